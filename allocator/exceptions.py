@@ -1,0 +1,83 @@
+"""Every error a user or a vendor can cause, as named types.
+
+Each message names the input at fault and says what to do about it; the CLI prints it on one line.
+"""
+
+from __future__ import annotations
+
+
+class AllocatorError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class SettingsError(AllocatorError):
+    """A required setting is missing or malformed."""
+
+
+class ConfigValidationError(AllocatorError):
+    """A trading config value is invalid; ``field`` names it."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"trading_config.{field}: {message}")
+
+
+class ConfigNotFoundError(AllocatorError):
+    """No trading config version covers the requested date."""
+
+
+class CalendarError(AllocatorError):
+    """A date is not an NYSE session where one is required, or is malformed."""
+
+
+class DatabaseError(AllocatorError):
+    """The database is unreachable or not migrated."""
+
+
+class MarketDataError(AllocatorError):
+    """A market data source failed for one symbol; ``symbol`` names it."""
+
+    transient = False
+
+    def __init__(self, symbol: str, message: str):
+        self.symbol = symbol
+        super().__init__(f"{symbol}: {message}")
+
+
+class VendorError(MarketDataError):
+    """The vendor answered with an error message (invalid call, unknown symbol)."""
+
+
+class RateLimitError(MarketDataError):
+    """The vendor refused the call for rate (per-minute or per-day) reasons."""
+
+    def __init__(self, symbol: str, message: str, *, transient: bool):
+        super().__init__(symbol, message)
+        self.transient = transient
+
+
+class PremiumRequiredError(MarketDataError):
+    """The request needs a premium vendor plan (for example ``outputsize=full``)."""
+
+
+class TransientVendorError(MarketDataError):
+    """A failure worth retrying: HTTP 5xx, timeout, dropped connection."""
+
+    transient = True
+
+
+class MalformedResponseError(MarketDataError):
+    """The vendor's answer could not be parsed or failed validation."""
+
+
+class MissingBarsError(AllocatorError):
+    """Bars a job needs are not stored (for example, yesterday's fetch failed)."""
+
+    def __init__(self, missing: dict[str, list[str]], message: str | None = None):
+        self.missing = missing
+        detail = "; ".join(f"{sym} {', '.join(days)}" for sym, days in sorted(missing.items()))
+        super().__init__(message or f"missing bars: {detail}")
+
+
+class JobError(AllocatorError):
+    """A job was asked for something it cannot do (bad argument, unknown job)."""

@@ -1,0 +1,90 @@
+"""Shared fixtures: a fresh, migrated database on SQLite and on PostgreSQL for every DB test.
+
+The PostgreSQL leg uses ``TEST_DATABASE_URL`` (a server URL; each test creates and drops its own
+database there) or, when unset, ``postgresql://postgres@127.0.0.1:5432/postgres``. Without a
+reachable server the PostgreSQL leg is skipped, unless ``ALLOCATOR_REQUIRE_POSTGRES=1`` (set by
+``.ci/run``), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from allocator.persistence import make_engine
+from allocator.persistence.migrate import upgrade
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pg_server_url() -> str:
+    return os.environ.get("TEST_DATABASE_URL") or DEFAULT_PG_URL
+
+
+_pg_reachable: bool | None = None
+
+
+def _require_pg() -> None:
+    global _pg_reachable
+    if _pg_reachable is None:
+        try:
+            engine = make_engine(pg_server_url())
+            with engine.connect():
+                pass
+            engine.dispose()
+            _pg_reachable = True
+        except Exception as exc:  # noqa: BLE001 - any failure means the leg cannot run
+            _pg_reachable = False
+            pytest.postgres_error = str(exc).splitlines()[0]
+    if not _pg_reachable:
+        message = f"PostgreSQL not reachable at {pg_server_url()}: {getattr(pytest, 'postgres_error', '')}"
+        if os.environ.get("ALLOCATOR_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+
+def create_database_url(backend: str, tmp_path) -> tuple[str, callable]:
+    """A URL of a new empty database on ``backend`` and a function that drops it."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.sqlite3'}", lambda: None
+    _require_pg()
+    name = f"alloc_test_{uuid.uuid4().hex[:12]}"
+    server = make_url(pg_server_url())
+    admin = make_engine(server.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+                ),
+                {"n": name},
+            )
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+    return server.set(database=name).render_as_string(hide_password=False), drop
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path):
+    """A URL of a fresh, empty (not migrated) database, on each backend."""
+    url, drop = create_database_url(request.param, tmp_path)
+    yield url
+    drop()
+
+
+@pytest.fixture
+def engine(database_url):
+    """A fresh database migrated to head, on each backend."""
+    eng = make_engine(database_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
