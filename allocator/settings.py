@@ -35,10 +35,10 @@ def mask_url(url: str) -> str:
 
 
 def load_dotenv_file(path: Path | None = None) -> None:
-    """Load ``.env`` (checkout root, else the working directory) without overriding the environment."""
+    """Load ``.env`` (checkout root, else working directory); the environment wins."""
     from dotenv import load_dotenv
 
-    for candidate in ([path] if path else [PROJECT_ROOT / ".env", Path.cwd() / ".env"]):
+    for candidate in [path] if path else [PROJECT_ROOT / ".env", Path.cwd() / ".env"]:
         if candidate and candidate.is_file():
             load_dotenv(candidate, override=False)
             return
@@ -105,7 +105,7 @@ def _dir_env(env: dict[str, str], name: str, default: Path) -> Path:
 def get_settings(environ: dict[str, str] | None = None, *, dotenv: bool = True) -> Settings:
     """Read settings from ``environ`` (default: ``os.environ`` after loading ``.env``)."""
     if environ is None:
-        if dotenv:
+        if dotenv and os.environ.get("ALLOCATOR_DOTENV", "").lower() not in ("0", "off", "no"):
             load_dotenv_file()
         environ = dict(os.environ)
     url = environ.get("DATABASE_URL") or default_database_url()
@@ -121,7 +121,9 @@ def get_settings(environ: dict[str, str] | None = None, *, dotenv: bool = True) 
         log_dir=_dir_env(environ, "ALLOCATOR_LOG_DIR", PROJECT_ROOT / "var" / "log"),
         alphavantage_api_key=environ.get("ALPHAVANTAGE_API_KEY") or None,
         alphavantage_base_url=environ.get("ALPHAVANTAGE_BASE_URL") or ALPHAVANTAGE_DEFAULT_URL,
-        alphavantage_delay=_float_env(environ, "ALPHAVANTAGE_CALL_DELAY", ALPHAVANTAGE_DEFAULT_DELAY),
+        alphavantage_delay=_float_env(
+            environ, "ALPHAVANTAGE_CALL_DELAY", ALPHAVANTAGE_DEFAULT_DELAY
+        ),
         alphavantage_timeout=_float_env(environ, "ALPHAVANTAGE_TIMEOUT", 30.0),
         kernel_name=environ.get("ALLOCATOR_KERNEL") or "capital-allocator",
     )

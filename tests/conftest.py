@@ -18,6 +18,31 @@ from sqlalchemy.engine import make_url
 from allocator.persistence import make_engine
 from allocator.persistence.migrate import upgrade
 
+# The suite never reads a developer's .env: every test states the settings it needs.
+os.environ["ALLOCATOR_DOTENV"] = "off"
+APP_VARIABLES = (
+    "DATABASE_URL",
+    "ALPHAVANTAGE_API_KEY",
+    "ALPHAVANTAGE_BASE_URL",
+    "ALPHAVANTAGE_CALL_DELAY",
+    "ALPHAVANTAGE_TIMEOUT",
+    "ALLOCATOR_RUNS_DIR",
+    "ALLOCATOR_REPORTS_DIR",
+    "ALLOCATOR_LOG_DIR",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch, tmp_path):
+    """No app variable leaks in from the shell; artifacts go to the test's own folders."""
+    for name in APP_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALLOCATOR_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("ALLOCATOR_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("ALLOCATOR_LOG_DIR", str(tmp_path / "log"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'default.sqlite3'}")
+
+
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 BACKENDS = ("sqlite", "postgresql")
 
@@ -88,3 +113,4 @@ def engine(database_url):
     upgrade(eng)
     yield eng
     eng.dispose()
+from tests.fakevendor import fake_vendor  # noqa: E402,F401

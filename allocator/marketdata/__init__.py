@@ -1,4 +1,4 @@
-"""Market data sources behind one interface (:class:`~allocator.marketdata.base.MarketDataSource`)."""
+"""Market data sources behind one interface: :class:`allocator.marketdata.base.MarketDataSource`."""
 
 from allocator.marketdata.base import BAR_COLUMNS, MarketDataSource, validate_bars
 

@@ -33,7 +33,9 @@ class MarketDataSource(Protocol):
 
 
 def empty_bars() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="object" if c == "date" else "float64") for c in BAR_COLUMNS})
+    return pd.DataFrame(
+        {c: pd.Series(dtype="object" if c == "date" else "float64") for c in BAR_COLUMNS}
+    )
 
 
 def validate_bars(symbol: str, frame: pd.DataFrame, origin: str) -> pd.DataFrame:

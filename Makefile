@@ -1,0 +1,86 @@
+# Capital Allocator — the commands a person types. `make help` lists them.
+# Needs only python3 (3.11+) and make: the first target that needs it creates .venv and installs.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+KERNEL := capital-allocator
+STAMP := $(VENV)/.installed-stamp
+ALLOCATOR := $(BIN)/allocator
+DATE ?=
+DATE_ARG := $(if $(DATE),--date $(DATE),)
+# Offline demo data: the seeded synthetic market (no network, no API key).
+DEMO_SOURCE ?= synthetic
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-fast lint format lab serve crontab bench clean-notebooks \
+        run-fetch run-signal run-execute run-tune run-backtest runs clean
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Capital Allocator needs Python 3.11 or newer: run make PYTHON=python3.11 (or newer)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Capital Allocator (.venv)" >/dev/null
+	@touch $@
+	@echo "installed into $(VENV) (kernel '$(KERNEL)')"
+
+install: $(STAMP) ## create .venv, install the package and its Jupyter kernel
+
+demo: $(STAMP) ## offline end-to-end run on the embedded SQLite database
+	@$(BIN)/python -m allocator.demo --source $(DEMO_SOURCE)
+
+test: $(STAMP) ## lint and run the whole suite (SQLite and, when reachable, PostgreSQL)
+	$(BIN)/ruff check allocator tests benchmarks
+	$(BIN)/ruff format --check allocator tests benchmarks
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## the suite without the notebook (papermill) tests
+	$(BIN)/python -m pytest -m "not notebook"
+
+lint: $(STAMP) ## ruff check
+	$(BIN)/ruff check allocator tests benchmarks
+
+format: $(STAMP) ## ruff format and fix, and strip notebook outputs
+	$(BIN)/ruff check --fix allocator tests benchmarks
+	$(BIN)/ruff format allocator tests benchmarks
+	$(BIN)/python -m allocator.render --strip notebooks/*.ipynb
+
+clean-notebooks: $(STAMP) ## strip outputs and execution counts from notebooks/
+	$(BIN)/python -m allocator.render --strip notebooks/*.ipynb
+
+lab: $(STAMP) ## open JupyterLab on the project's kernel
+	$(BIN)/jupyter lab --notebook-dir=. notebooks/
+
+serve: ## serve reports/ on http://127.0.0.1:8000 for reviewers
+	$(BIN)/python -m http.server --bind 127.0.0.1 --directory reports 8000
+
+crontab: $(STAMP) ## print the production cron schedule for this checkout
+	@$(ALLOCATOR) crontab
+
+runs: $(STAMP) ## list recent job runs
+	@$(ALLOCATOR) runs --limit 20
+
+run-fetch: $(STAMP) ## run the fetch notebook (DATE=YYYY-MM-DD, default today's session)
+	$(ALLOCATOR) run fetch $(DATE_ARG)
+
+run-signal: $(STAMP) ## run the signal notebook (DATE=YYYY-MM-DD)
+	$(ALLOCATOR) run signal $(DATE_ARG)
+
+run-execute: $(STAMP) ## run the execute notebook (DATE=YYYY-MM-DD)
+	$(ALLOCATOR) run execute $(DATE_ARG)
+
+run-tune: $(STAMP) ## run the monthly tuning notebook (DATE=YYYY-MM-DD)
+	$(ALLOCATOR) run tune $(DATE_ARG)
+
+run-backtest: $(STAMP) ## run the backtest notebook over the stored history
+	$(ALLOCATOR) run backtest
+
+bench: $(STAMP) ## benchmarks: backtest speed, runner overhead, artifact sizes
+	$(BIN)/python -m benchmarks
+
+clean: ## remove the virtualenv and caches (keeps var/, runs/ and reports/)
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

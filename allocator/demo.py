@@ -1,0 +1,63 @@
+"""``make demo``: the production day, offline, on the embedded SQLite database.
+
+Steps (each prints what it did): migrate the database, seed the config, backfill offline history
+up to the session before the demo date, then run that date's jobs in production order through the
+notebook runner, then a backtest over the stored history, and say where everything is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from allocator import calendar
+from allocator.cli import main as allocator_main
+from allocator.jobs.backfill import latest_complete_session
+from allocator.settings import get_settings
+
+#: Sessions of history loaded before the demo date: the features need a year, the backtest more.
+HISTORY_SESSIONS = 800
+
+
+def step(title: str, argv: list[str]) -> None:
+    print(f"\n== {title}\n$ allocator {' '.join(argv)}", flush=True)
+    code = allocator_main(argv)
+    if code != 0:
+        print(f"demo: step failed (exit {code}): allocator {' '.join(argv)}", file=sys.stderr)
+        raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m allocator.demo", description=__doc__)
+    parser.add_argument("--source", default="synthetic", choices=("synthetic", "csv"))
+    parser.add_argument("--csv-dir", help="with --source csv: folder of SYMBOL.csv files")
+    parser.add_argument("--date", help="demo trade date (default: the latest complete session)")
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    day = calendar.require_session(args.date) if args.date else latest_complete_session()
+    history = calendar.last_n_sessions(calendar.previous_session(day), HISTORY_SESSIONS)
+    source = ["--source", args.source] + (["--csv-dir", args.csv_dir] if args.csv_dir else [])
+    params = ["-p", "source", args.source] + (
+        ["-p", "csv_dir", args.csv_dir] if args.csv_dir else []
+    )
+
+    print(f"Capital Allocator demo for trade date {day} on {settings.masked_database_url}")
+    step("1. create or migrate the database", ["db", "upgrade"])
+    step("2. seed the default trading config (once)", ["config", "seed"])
+    step(
+        f"3. backfill {len(history)} sessions of offline history",
+        ["backfill", *source, "--start", str(history[0]), "--end", str(history[-1])],
+    )
+    step(f"4. fetch job: store the bars of {day}", ["run", "fetch", "--date", str(day), *params])
+
+    print("\n== Done. Where things are:")
+    print(f"  database        {settings.masked_database_url}")
+    print(f"  audit notebooks {settings.runs_dir}/{day:%Y/%m/%d}/")
+    print(f"  reports         {settings.reports_dir}/index.html")
+    print("  next            make test; make lab; allocator runs; allocator crontab")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

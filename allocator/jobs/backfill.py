@@ -1,0 +1,82 @@
+"""``allocator backfill``: load history from a source into ``price_history``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from allocator import calendar
+from allocator.config import DEFAULT_ASSETS
+from allocator.exceptions import CalendarError, ConfigNotFoundError
+from allocator.jobs.ingest import IngestReport, ingest
+from allocator.marketdata.base import MarketDataSource
+from allocator.persistence.configs import active_version
+
+#: The bar of a session is complete after the close (16:00 ET); fetch runs at 16:35.
+CLOSE_TIME = dt.time(16, 0)
+
+
+def latest_complete_session(now: dt.datetime | None = None) -> dt.date:
+    """The last session whose closing bar exists at ``now`` (America/New_York)."""
+    now = (now or calendar.now_eastern()).astimezone(calendar.EASTERN)
+    today = now.date()
+    if calendar.is_session(today) and now.time() >= CLOSE_TIME:
+        return today
+    return calendar.previous_session(today)
+
+
+def resolve_range(
+    *,
+    days: int | None = None,
+    start: dt.date | str | None = None,
+    end: dt.date | str | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[dt.date, dt.date]:
+    """Turn ``--days N`` or ``--start/--end`` into a closed date range of sessions."""
+    if days is not None and (start is not None):
+        raise CalendarError("give either --days or --start/--end, not both")
+    if days is not None:
+        if days < 1:
+            raise CalendarError(f"--days {days}: give a positive number of sessions")
+        last = calendar.to_date(end, "--end") if end is not None else latest_complete_session(now)
+        sessions = calendar.last_n_sessions(last, days)
+        return sessions[0], sessions[-1]
+    if start is None:
+        raise CalendarError("give --days N or --start YYYY-MM-DD (with an optional --end)")
+    first = calendar.to_date(start, "--start")
+    last = calendar.to_date(end, "--end") if end is not None else latest_complete_session(now)
+    if last < first:
+        raise CalendarError(f"--end {last} is before --start {first}")
+    complete = latest_complete_session(now)
+    if last > complete:
+        raise CalendarError(
+            f"--end {last} is after the latest complete session {complete}: "
+            "a bar exists only after its session's close"
+        )
+    return first, last
+
+
+def default_symbols(engine: sa.Engine) -> tuple[str, ...]:
+    """The active config's assets, or the seed's defaults before any config exists."""
+    try:
+        with engine.connect() as conn:
+            return active_version(conn).config.assets
+    except ConfigNotFoundError:
+        return DEFAULT_ASSETS
+
+
+def backfill(
+    engine: sa.Engine,
+    source: MarketDataSource,
+    start: dt.date,
+    end: dt.date,
+    symbols: Sequence[str] | None = None,
+    *,
+    on_revision: str = "update",
+    progress: bool | None = None,
+) -> IngestReport:
+    """Store every session bar of ``symbols`` in [start, end]; a re-run inserts nothing new."""
+    symbols = [s.upper() for s in (symbols or default_symbols(engine))]
+    return ingest(engine, source, symbols, start, end, on_revision=on_revision, progress=progress)

@@ -1,0 +1,119 @@
+"""The daily fetch job (4:35 PM ET): store the closing bars of a trade date.
+
+It asks the source for a window ending on the trade date (the vendor's ``compact`` answer covers
+the last 100 sessions, so a missed day is filled in too), stores every session bar idempotently,
+and reports which symbols still lack the trade date's bar. Symbols are independent: one failure
+stores nothing for that symbol and everything for the others, then the job fails naming it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import sqlalchemy as sa
+
+from allocator import calendar
+from allocator.exceptions import MarketDataError, MissingBarsError
+from allocator.jobs.backfill import default_symbols, latest_complete_session
+from allocator.jobs.ingest import IngestReport, ingest
+from allocator.marketdata import make_source
+from allocator.marketdata.base import MarketDataSource
+from allocator.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+#: Calendar days of history asked for on each fetch: about 100 sessions, the vendor's compact size.
+FETCH_WINDOW_DAYS = 145
+
+
+@dataclass
+class FetchResult:
+    """What the fetch job stored for one trade date."""
+
+    trade_date: dt.date
+    report: IngestReport
+
+    @property
+    def rows_inserted(self) -> dict[str, int]:
+        return self.report.rows_inserted
+
+    @property
+    def last_bar_date(self) -> dt.date | None:
+        """The latest date for which every symbol has a bar from this run (None if any failed)."""
+        dates = [d for d in self.report.last_bar_dates.values()]
+        return None if not dates or any(d is None for d in dates) else min(dates)
+
+    @property
+    def missing(self) -> list[str]:
+        """Symbols without the trade date's bar after this run."""
+        return [s for s, d in self.report.last_bar_dates.items() if d != self.trade_date]
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return self.report.summary()
+
+    def raise_for_errors(self) -> None:
+        """Fail the job (after everything else is stored) if a symbol failed or lacks its bar."""
+        if self.report.failed:
+            first = self.report.failed[0]
+            names = ", ".join(o.symbol for o in self.report.failed)
+            raise MarketDataError(
+                first.symbol, f"{first.error} (failed symbols: {names}; others were stored)"
+            )
+        if self.missing:
+            raise MissingBarsError(
+                {s: [self.trade_date.isoformat()] for s in self.missing},
+                f"the source has no bar for {self.trade_date} yet for "
+                f"{', '.join(self.missing)}: re-run the fetch job later",
+            )
+
+
+def fetch_bars(
+    engine: sa.Engine,
+    trade_date: dt.date,
+    source: MarketDataSource,
+    symbols: Sequence[str] | None = None,
+    *,
+    now: dt.datetime | None = None,
+) -> FetchResult:
+    """Store the bars of ``symbols`` for the window ending on ``trade_date``."""
+    trade_date = calendar.require_session(trade_date, "trade date")
+    complete = latest_complete_session(now)
+    if trade_date > complete:
+        raise MissingBarsError(
+            {},
+            f"the bar of {trade_date} is not complete before its 16:00 ET close "
+            f"(latest complete session: {complete}); the fetch job runs at 16:35 ET",
+        )
+    start = trade_date - dt.timedelta(days=FETCH_WINDOW_DAYS)
+    symbols = [s.upper() for s in (symbols or default_symbols(engine))]
+    report = ingest(engine, source, symbols, start, trade_date, progress=False)
+    result = FetchResult(trade_date=trade_date, report=report)
+    log.info("fetch %s: %s", trade_date, report.summary_line())
+    return result
+
+
+def run_fetch(
+    trade_date: dt.date | str,
+    *,
+    source: str = "alphavantage",
+    symbols: Sequence[str] | None = None,
+    csv_dir: str | None = None,
+    settings: Settings | None = None,
+) -> FetchResult:
+    """The fetch job as the notebook calls it: settings from the environment, then fetch."""
+    from allocator.persistence import make_engine
+    from allocator.persistence.migrate import require_current
+
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        require_current(engine)
+        src = make_source(source, settings=settings, csv_dir=csv_dir)
+        return fetch_bars(engine, calendar.to_date(trade_date, "trade_date"), src, symbols)
+    finally:
+        engine.dispose()

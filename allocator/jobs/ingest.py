@@ -1,0 +1,142 @@
+"""Store bars from any source for a set of symbols: the shared step of backfill and fetch.
+
+Each symbol is fetched and stored in its own transaction, so one failing symbol loses none of the
+others' data, and a failing symbol stores nothing (the source validates its whole answer first).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+import sqlalchemy as sa
+
+from allocator import calendar
+from allocator.exceptions import AllocatorError, MarketDataError
+from allocator.marketdata.base import MarketDataSource
+from allocator.persistence.prices import UpsertResult, upsert_bars
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SymbolOutcome:
+    symbol: str
+    result: UpsertResult | None = None
+    error: str | None = None
+    received: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class IngestReport:
+    """Per-symbol outcome of one ingestion run."""
+
+    source: str
+    start: dt.date
+    end: dt.date
+    outcomes: list[SymbolOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[SymbolOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def rows_inserted(self) -> dict[str, int]:
+        return {o.symbol: (o.result.inserted if o.result else 0) for o in self.outcomes}
+
+    @property
+    def last_bar_dates(self) -> dict[str, dt.date | None]:
+        return {o.symbol: (o.result.last_date if o.result else None) for o in self.outcomes}
+
+    def summary(self) -> pd.DataFrame:
+        """One row per symbol: status, received, inserted, revised, unchanged, skipped, last bar."""
+        rows = []
+        for o in self.outcomes:
+            r = o.result or UpsertResult(symbol=o.symbol)
+            rows.append(
+                {
+                    "symbol": o.symbol,
+                    "status": "ok" if o.ok else "failed",
+                    "received": o.received,
+                    "inserted": r.inserted,
+                    "updated": r.updated,
+                    "unchanged": r.unchanged,
+                    "skipped_non_sessions": len(r.skipped_non_sessions),
+                    "last_bar": r.last_date,
+                    "error": o.error or "",
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def summary_line(self) -> str:
+        ok = [o for o in self.outcomes if o.ok]
+        inserted = sum(self.rows_inserted.values())
+        updated = sum(o.result.updated for o in ok if o.result)
+        line = (
+            f"{self.source} {self.start}..{self.end}: {len(ok)}/{len(self.outcomes)} symbols, "
+            f"{inserted} bars inserted, {updated} revised"
+        )
+        if self.failed:
+            line += "; FAILED " + "; ".join(f"{o.symbol} ({o.error})" for o in self.failed)
+        return line
+
+
+def ingest(
+    engine: sa.Engine,
+    source: MarketDataSource,
+    symbols: Sequence[str],
+    start: dt.date,
+    end: dt.date,
+    *,
+    on_revision: str = "update",
+    progress: bool | None = None,
+) -> IngestReport:
+    """Fetch ``symbols`` from ``source`` over [start, end] and upsert NYSE-session bars."""
+    from tqdm.auto import tqdm
+
+    report = IngestReport(source=source.name, start=start, end=end)
+    sessions = calendar.sessions_between(start, end)
+    bar = tqdm(
+        symbols,
+        desc=f"{source.name} bars",
+        unit="symbol",
+        disable=None if progress is None else not progress,
+        leave=False,
+    )
+    for symbol in bar:
+        bar.set_postfix_str(symbol)
+        outcome = SymbolOutcome(symbol=symbol)
+        report.outcomes.append(outcome)
+        try:
+            bars = source.fetch(symbol, start, end)
+            outcome.received = len(bars)
+            with engine.begin() as conn:
+                outcome.result = upsert_bars(
+                    conn, symbol, bars, source.name, sessions=sessions, on_revision=on_revision
+                )
+        except MarketDataError as exc:
+            outcome.error = str(exc).removeprefix(f"{symbol}: ")
+            log.error("%s: %s", symbol, outcome.error)
+        except AllocatorError as exc:
+            outcome.error = str(exc)
+            log.error("%s: %s", symbol, exc)
+        else:
+            r = outcome.result
+            log.info(
+                "%s: received %d, inserted %d, revised %d, unchanged %d, last bar %s",
+                symbol,
+                outcome.received,
+                r.inserted,
+                r.updated,
+                r.unchanged,
+                r.last_date,
+            )
+    bar.close()
+    return report

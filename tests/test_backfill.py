@@ -1,0 +1,84 @@
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from allocator.cli import main
+from allocator.jobs.backfill import latest_complete_session, resolve_range
+from allocator.exceptions import CalendarError
+from allocator.persistence import make_engine
+from allocator.persistence.schema import price_history
+from allocator.calendar import EASTERN
+
+D = dt.date
+
+
+def _counts(url):
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(price_history.c.symbol, sa.func.count()).group_by(price_history.c.symbol)
+        ).all()
+    engine.dispose()
+    return dict(rows)
+
+
+def test_backfill_twice_leaves_the_same_rows(database_url, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert main(["db", "upgrade"]) == 0
+    assert main(["backfill", "--source", "synthetic", "--days", "400"]) == 0
+    first = _counts(database_url)
+    assert first == {"SPY": 400, "QQQ": 400, "DIA": 400}
+    assert main(["backfill", "--source", "synthetic", "--days", "400"]) == 0
+    assert _counts(database_url) == first
+    out = capsys.readouterr().out
+    assert "1200 bars inserted" in out and "0 bars inserted" in out
+
+
+def test_one_failing_symbol_loses_none_of_the_others(database_url, monkeypatch, capsys, tmp_path):
+    good = "date,open,high,low,close,volume\n2025-01-02,1,2,0.5,1.5,10\n2025-01-03,1.5,2,1,1.8,20\n"
+    (tmp_path / "SPY.csv").write_text(good)
+    (tmp_path / "QQQ.csv").write_text(good.replace("1.8,20", "-1.8,20"))
+    (tmp_path / "DIA.csv").write_text(good)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert main(["db", "upgrade"]) == 0
+    code = main(["backfill", "--source", "csv", "--csv-dir", str(tmp_path), "--start", "2025-01-01", "--end", "2025-01-31"])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "FAILED QQQ" in captured.err and "close -1.8 on 2025-01-03 is not above zero" in captured.err
+    assert _counts(database_url) == {"SPY": 2, "DIA": 2}  # QQQ stored nothing, not even its good row
+
+
+def test_not_migrated_database_is_explained(database_url, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert main(["backfill", "--source", "synthetic", "--days", "5"]) == 1
+    assert "allocator db upgrade" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--days", "5", "--start", "2025-01-02"], "either --days or --start"),
+        (["--start", "2025-02-01", "--end", "2025-01-01"], "is before --start"),
+        (["--start", "2025-1-32"], "is not a date"),
+        ([], "give --days N or --start"),
+        (["--days", "0"], "positive number"),
+        (["--start", "2025-01-02", "--end", "2099-01-02"], "latest complete session"),
+    ],
+)
+def test_bad_ranges_are_usage_errors(argv, message, monkeypatch, capsys):
+    assert main(["backfill", "--source", "synthetic", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.strip().count("\n") == 0
+
+
+def test_latest_complete_session_respects_the_close():
+    def at(y, m, d, hh, mm):
+        return dt.datetime(y, m, d, hh, mm, tzinfo=EASTERN)
+
+    assert latest_complete_session(at(2025, 1, 8, 15, 59)) == D(2025, 1, 7)
+    assert latest_complete_session(at(2025, 1, 8, 16, 0)) == D(2025, 1, 8)
+    assert latest_complete_session(at(2025, 1, 9, 18, 0)) == D(2025, 1, 8)  # closed day
+    assert resolve_range(days=3, now=at(2025, 1, 13, 9, 0)) == (D(2025, 1, 7), D(2025, 1, 10))
+    with pytest.raises(CalendarError):
+        resolve_range(start="2025-01-02", end="2025-01-13", now=at(2025, 1, 13, 9, 0))

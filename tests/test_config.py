@@ -1,0 +1,73 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from allocator.config import PARAMETER_NAMES, TradingConfig
+from allocator.exceptions import ConfigValidationError
+
+
+def test_defaults_are_the_seed_table():
+    c = TradingConfig()
+    assert c.daily_capital == 1000.0
+    assert c.assets == ("SPY", "QQQ", "DIA")
+    assert c.lookback_days == 252
+    assert (c.regime_bullish_threshold, c.regime_bearish_threshold) == (0.3, -0.3)
+    assert (c.risk_high_threshold, c.risk_medium_threshold) == (70.0, 40.0)
+    assert (c.max_drawdown_tolerance, c.min_sharpe_target) == (15.0, 1.0)
+    assert (c.allocation_low_risk, c.allocation_medium_risk, c.allocation_high_risk) == (0.8, 0.5, 0.3)
+    assert (c.allocation_neutral, c.sell_percentage) == (0.2, 0.7)
+    assert (c.momentum_weight, c.price_momentum_weight) == (0.6, 0.4)
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"regime_bullish_threshold": -0.5}, "regime_bearish_threshold"),
+        ({"regime_bearish_threshold": -1.5}, "regime_bearish_threshold"),
+        ({"risk_medium_threshold": 80.0}, "risk_medium_threshold"),
+        ({"risk_high_threshold": 120.0}, "risk_medium_threshold"),
+        ({"allocation_low_risk": 1.2}, "allocation_low_risk"),
+        ({"allocation_neutral": -0.1}, "allocation_neutral"),
+        ({"sell_percentage": 1.5}, "sell_percentage"),
+        ({"sell_percentage": 0.1}, "sell_percentage"),
+        ({"momentum_weight": 0.7}, "momentum_weight"),
+        ({"assets": ()}, "assets"),
+        ({"assets": ("SPY", "SPY")}, "assets"),
+        ({"assets": ("SP Y",)}, "assets"),
+        ({"daily_capital": 0.0}, "daily_capital"),
+        ({"lookback_days": 10}, "lookback_days"),
+        ({"daily_capital": float("nan")}, "daily_capital"),
+    ],
+)
+def test_invalid_values_name_the_field(changes, field):
+    with pytest.raises(ConfigValidationError) as err:
+        TradingConfig().with_changes(**changes)
+    assert err.value.field == field
+    assert f"trading_config.{field}" in str(err.value)
+
+
+def test_unknown_parameter_is_refused():
+    with pytest.raises(ConfigValidationError, match="unknown parameter"):
+        TradingConfig().with_changes(daily_capitol=5)
+
+
+def test_from_mapping_coerces_strings_and_lists():
+    c = TradingConfig.from_mapping({"assets": "spy, qqq", "daily_capital": "250", "lookback_days": 300.0})
+    assert c.assets == ("SPY", "QQQ") and c.daily_capital == 250.0 and c.lookback_days == 300
+
+
+def test_from_mapping_rejects_non_numbers():
+    with pytest.raises(ConfigValidationError, match="daily_capital"):
+        TradingConfig.from_mapping({"daily_capital": "lots"})
+
+
+@given(w=st.floats(0, 1))
+def test_any_weights_summing_to_one_are_valid(w):
+    c = TradingConfig().with_changes(momentum_weight=w, price_momentum_weight=1 - w)
+    assert abs(c.momentum_weight + c.price_momentum_weight - 1) < 1e-9
+
+
+def test_round_trip_through_dict():
+    c = TradingConfig().with_changes(assets=("SPY",), daily_capital=500.0)
+    assert TradingConfig.from_mapping(c.to_dict()) == c
+    assert set(c.to_dict()) == set(PARAMETER_NAMES)

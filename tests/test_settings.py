@@ -1,0 +1,93 @@
+from pathlib import Path
+
+import pytest
+
+from allocator.cli import main
+from allocator.exceptions import SettingsError
+from allocator.logs import SecretMaskingFilter
+from allocator.settings import PROJECT_ROOT, get_settings, mask_url
+
+
+def test_defaults_point_into_the_checkout():
+    s = get_settings({})
+    assert s.database_url == f"sqlite:///{PROJECT_ROOT / 'var' / 'allocator.sqlite3'}"
+    assert s.runs_dir == PROJECT_ROOT / "runs"
+    assert s.reports_dir == PROJECT_ROOT / "reports"
+    assert s.alphavantage_base_url == "https://www.alphavantage.co/query"
+    assert s.alphavantage_api_key is None
+
+
+def test_environment_values_are_used_and_relative_dirs_resolved():
+    s = get_settings(
+        {
+            "DATABASE_URL": "postgresql://u:pw@db:5432/x",
+            "ALLOCATOR_RUNS_DIR": "archive/runs",
+            "ALLOCATOR_REPORTS_DIR": "/srv/reports",
+            "ALPHAVANTAGE_API_KEY": "K3Y",
+            "ALPHAVANTAGE_CALL_DELAY": "0.5",
+        }
+    )
+    assert s.runs_dir == PROJECT_ROOT / "archive" / "runs"
+    assert s.reports_dir == Path("/srv/reports")
+    assert s.alphavantage_delay == 0.5
+    assert s.require_api_key() == "K3Y"
+
+
+def test_missing_api_key_names_the_variable():
+    with pytest.raises(SettingsError, match="ALPHAVANTAGE_API_KEY is not set"):
+        get_settings({}).require_api_key()
+
+
+@pytest.mark.parametrize(
+    "env, needle",
+    [
+        ({"DATABASE_URL": "just-a-path.db"}, "DATABASE_URL"),
+        ({"ALPHAVANTAGE_CALL_DELAY": "soon"}, "ALPHAVANTAGE_CALL_DELAY"),
+        ({"ALPHAVANTAGE_CALL_DELAY": "-1"}, "ALPHAVANTAGE_CALL_DELAY"),
+    ],
+)
+def test_malformed_settings_name_the_variable(env, needle):
+    with pytest.raises(SettingsError, match=needle):
+        get_settings(env)
+
+
+@pytest.mark.parametrize(
+    "url, masked",
+    [
+        ("postgresql://user:s3cr3t@host:5432/db", "postgresql://user:***@host:5432/db"),
+        ("postgresql+psycopg2://u:p%40ss@h/db", "postgresql+psycopg2://u:***@h/db"),
+        ("sqlite:///var/a.sqlite3", "sqlite:///var/a.sqlite3"),
+        ("https://x/query?function=F&apikey=ABC123&symbol=SPY", "https://x/query?function=F&apikey=***&symbol=SPY"),
+    ],
+)
+def test_mask_url(url, masked):
+    assert mask_url(url) == masked
+
+
+def test_repr_never_shows_secrets():
+    s = get_settings({"DATABASE_URL": "postgresql://u:hunter22@h/db", "ALPHAVANTAGE_API_KEY": "KEYKEY"})
+    assert "hunter22" not in repr(s) and "KEYKEY" not in repr(s)
+
+
+def test_log_filter_masks_known_secrets(caplog):
+    import logging
+
+    logger = logging.getLogger("test.masking")
+    logger.addFilter(SecretMaskingFilter(["KEYKEY", "hunter22"]))
+    with caplog.at_level(logging.INFO):
+        logger.info("calling %s with %s", "https://x?apikey=KEYKEY", "postgresql://u:hunter22@h/db")
+    assert "KEYKEY" not in caplog.text and "hunter22" not in caplog.text
+
+
+def test_cli_reports_a_bad_setting_on_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", "not a url")
+    assert main(["db", "current"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "DATABASE_URL" in err
+
+
+def test_cli_masks_the_password_of_an_unreachable_database(monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:Pa55word@127.0.0.1:1/nothing")
+    assert main(["db", "current"]) == 1
+    err = capsys.readouterr().err
+    assert "Pa55word" not in err and "cannot connect" in err and err.strip().count("\n") == 0
