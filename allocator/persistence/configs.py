@@ -168,3 +168,10 @@ def format_version(version: ConfigVersion) -> str:
         shown = ", ".join(value) if name == "assets" else f"{value:g}"
         lines.append(f"  {name:<{width}}  {shown}")
     return "\n".join(lines)
+
+
+def version_by_id(conn: sa.Connection, version_id: int) -> ConfigVersion:
+    row = conn.execute(sa.select(trading_config).where(trading_config.c.id == version_id)).first()
+    if row is None:
+        raise ConfigNotFoundError(f"trading_config #{version_id} does not exist")
+    return _version(row)

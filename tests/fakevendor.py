@@ -1,0 +1,520 @@
+"""A fake Alpha Vantage ``/query`` server on a real socket, for tests and for manual runs.
+
+It answers ``function=TIME_SERIES_DAILY`` the way the vendor does: the same JSON shapes (newest
+date first, every value a string with 4 decimals), the same HTTP-200 refusal bodies with the
+vendor's own wording, ``compact`` = the latest 100 bars. Nothing here calls the real vendor.
+
+In a test::
+
+    def test_something(fake_vendor):               # fixture: a started server, stopped after
+        fake_vendor.set_bars("SPY", frame)         # date, open, high, low, close, volume
+        fake_vendor.visible_through = dt.date(2024, 3, 1)   # bars after it are "not published"
+        fake_vendor.fail("SPY", "http_503", times=2)         # the next 2 SPY calls fail
+        source = AlphaVantageSource("KEY", fake_vendor.url, delay=0)
+        ...
+        assert fake_vendor.requests[0]["apikey"] == "KEY"
+
+From a shell (another process points ``ALPHAVANTAGE_BASE_URL`` at the printed URL)::
+
+    python -m tests.fakevendor --port 8099 --csv-dir DIR [--premium] [--api-key KEY]
+
+Behaviour worth knowing:
+
+- ``premium`` is ``False`` by default, like a free key: ``outputsize=full`` gets the vendor's
+  premium ``Information`` body, so code that asks for ``full`` by accident fails here as it would
+  in production. Set ``premium = True`` to serve every visible bar for ``full``.
+- A missing ``apikey`` always gets the invalid-key ``Error Message``; when ``expected_api_key`` is
+  set, any other key does too. Unknown symbols get the vendor's ``Invalid API call`` body.
+- ``daily_limit`` (default ``None``): after that many requests, every call gets the daily-limit
+  ``Information`` body, which (like the vendor's) quotes the caller's key.
+- Scripted failures (:meth:`FakeAlphaVantage.fail`) are consumed one per request of that symbol,
+  after the key check. The data-corrupting kinds damage the newest bar of a normal answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import pandas as pd
+import pytest
+
+from allocator.settings import mask_url
+
+logger = logging.getLogger(__name__)
+
+# The vendor's own texts (observed answers of www.alphavantage.co/query).
+INVALID_CALL = (
+    "Invalid API call. Please retry or visit the documentation "
+    "(https://www.alphavantage.co/documentation/) for {function}."
+)
+INVALID_API_KEY = (
+    "the parameter apikey is invalid or missing. Please claim your free API key on "
+    "(https://www.alphavantage.co/support/#api-key). It should take less than 20 seconds."
+)
+UNKNOWN_FUNCTION = "This API function ({function}) does not exist."
+DAILY_LIMIT = (
+    "We have detected your API key as {apikey} and our standard API rate limit is 25 requests "
+    "per day. Please subscribe to any of the premium plans at https://www.alphavantage.co/premium/ "
+    "to instantly remove all daily rate limits."
+)
+BURST_LIMIT = (
+    "Thank you for using Alpha Vantage! Please consider spreading out your free API requests more "
+    "sparingly (1 request per second). You may subscribe to any of the premium plans at "
+    "https://www.alphavantage.co/premium/ to lift the free key rate limit (25 requests per day), "
+    "raise the per-second burst limit, and instantly unlock all premium endpoints"
+)
+NOTE_PER_MINUTE = (
+    "Thank you for using Alpha Vantage! Our standard API call frequency is 5 calls per minute and "
+    "500 calls per day. Please visit https://www.alphavantage.co/premium/ if you would like to "
+    "target a higher API call frequency."
+)
+PREMIUM_FULL = (
+    "Thank you for using Alpha Vantage! The outputsize=full parameter value is a premium feature "
+    "for the TIME_SERIES_DAILY endpoint. You may subscribe to any of the premium plans at "
+    "https://www.alphavantage.co/premium/ to instantly unlock all premium features"
+)
+PREMIUM_ENDPOINT = (
+    "Thank you for using Alpha Vantage! This is a premium endpoint. You may subscribe to any of "
+    "the premium plans at https://www.alphavantage.co/premium/ to instantly unlock all premium "
+    "endpoints"
+)
+SERVER_ERROR_PAGE = (
+    "<html><head><title>{status} {reason}</title></head><body><center><h1>{status} {reason}"
+    "</h1></center><hr><center>nginx</center></body></html>"
+)
+
+FUNCTION = "TIME_SERIES_DAILY"
+PREMIUM_FUNCTIONS = ("TIME_SERIES_DAILY_ADJUSTED",)
+COMPACT_BARS = 100
+BAR_COLUMNS = ("date", "open", "high", "low", "close", "volume")
+#: ``fail(symbol, ANY_SYMBOL, ...)`` scripts a failure for whichever symbol is asked next.
+ANY_SYMBOL = "*"
+
+#: Every kind :meth:`FakeAlphaVantage.fail` accepts, with what the fake answers.
+FAILURE_KINDS = {
+    "error_message": "HTTP 200, Error Message: Invalid API call (as for an unknown symbol)",
+    "invalid_api_key": "HTTP 200, Error Message: the parameter apikey is invalid or missing",
+    "information_daily_limit": "HTTP 200, Information: 25 requests per day (quotes the key)",
+    "information_burst": "HTTP 200, Information: spreading out ... (1 request per second)",
+    "note": "HTTP 200, Note: 5 calls per minute and 500 calls per day (older wording)",
+    "premium": "HTTP 200, Information: outputsize=full is a premium feature",
+    "premium_endpoint": "HTTP 200, Information: This is a premium endpoint",
+    "http_429": "HTTP 429 Too Many Requests",
+    "http_500": "HTTP 500 Internal Server Error",
+    "http_502": "HTTP 502 Bad Gateway",
+    "http_503": "HTTP 503 Service Unavailable",
+    "http_400": "HTTP 400 Bad Request",
+    "http_403": "HTTP 403 Forbidden",
+    "http_404": "HTTP 404 Not Found",
+    "timeout": "no answer for hang_seconds (longer than the client's timeout)",
+    "disconnect": "connection closed without an answer",
+    "malformed_json": "HTTP 200, a truncated JSON document",
+    "missing_series": "HTTP 200, Meta Data without 'Time Series (Daily)'",
+    "missing_field": "HTTP 200, newest bar lacks '4. close'",
+    "non_numeric": "HTTP 200, newest bar's '4. close' is 'n/a'",
+    "non_positive": "HTTP 200, newest bar's '1. open' is '0.0000'",
+    "high_below_low": "HTTP 200, newest bar's '2. high' is below its '3. low'",
+}
+_DATA_KINDS = ("missing_field", "non_numeric", "non_positive", "high_below_low")
+_PLACEHOLDER_BAR = {
+    "date": dt.date(2024, 1, 2),
+    "open": 100.0,
+    "high": 101.0,
+    "low": 99.0,
+    "close": 100.5,
+    "volume": 1000,
+}
+
+
+@dataclass
+class _Reply:
+    status: int = 200
+    body: str = ""
+    content_type: str = "application/json"
+    hang: bool = False
+    disconnect: bool = False
+
+
+def _json(payload: dict) -> _Reply:
+    return _Reply(body=json.dumps(payload, indent=4))
+
+
+def normalise_bars(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the bar columns only, ``date`` as :class:`datetime.date`, sorted ascending."""
+    lower = frame.rename(columns=lambda c: str(c).strip().lower())
+    if "date" not in lower.columns and "timestamp" in lower.columns:
+        lower = lower.rename(columns={"timestamp": "date"})
+    missing = [c for c in BAR_COLUMNS if c not in lower.columns]
+    if missing:
+        raise ValueError(f"bars need columns {', '.join(BAR_COLUMNS)}; missing {missing}")
+    out = lower.loc[:, list(BAR_COLUMNS)].copy()
+    out["date"] = pd.to_datetime(out["date"]).dt.date
+    return out.sort_values("date").reset_index(drop=True)
+
+
+class FakeAlphaVantage:
+    """A local stand-in for ``https://www.alphavantage.co/query`` (see the module docstring).
+
+    Attributes a test may set at any time: ``visible_through``, ``premium``,
+    ``expected_api_key``, ``daily_limit``, ``hang_seconds``. ``requests`` lists the query of
+    every request received, as a ``dict`` of parameter name to value, oldest first.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        premium: bool = False,
+        expected_api_key: str | None = None,
+        visible_through: dt.date | None = None,
+        daily_limit: int | None = None,
+        hang_seconds: float = 5.0,
+    ):
+        self.host = host
+        self.port = port
+        self.premium = premium
+        self.expected_api_key = expected_api_key
+        self.visible_through = visible_through
+        self.daily_limit = daily_limit
+        self.hang_seconds = hang_seconds
+        self.requests: list[dict[str, str]] = []
+        self._bars: dict[str, pd.DataFrame] = {}
+        self._failures: dict[str, collections.deque[str]] = collections.defaultdict(
+            collections.deque
+        )
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> FakeAlphaVantage:
+        """Listen on ``host:port`` (port 0: any free port) in a daemon thread."""
+        if self._httpd is not None:
+            return self
+        self._stopping.clear()
+        httpd = _Server((self.host, self.port), _Handler)
+        httpd.fake = self
+        self._httpd = httpd
+        self.port = httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.01},  # stop() waits up to one interval
+            name=f"fake-alphavantage-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; wakes any request held by a ``timeout`` failure."""
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeAlphaVantage:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The query URL to put in ``ALPHAVANTAGE_BASE_URL``."""
+        return f"http://{self.host}:{self.port}/query"
+
+    # -- what to serve ------------------------------------------------------------------------
+
+    def set_bars(self, symbol: str, frame: pd.DataFrame) -> None:
+        """Serve ``frame`` (date, open, high, low, close, volume) as the history of ``symbol``."""
+        bars = normalise_bars(frame)
+        with self._lock:
+            self._bars[symbol.upper()] = bars
+
+    def load_csv_dir(self, directory: str | Path) -> list[str]:
+        """Serve every ``SYMBOL.csv`` in ``directory``; returns the symbols loaded."""
+        loaded = []
+        for path in sorted(Path(directory).glob("*.csv")):
+            self.set_bars(path.stem, pd.read_csv(path))
+            loaded.append(path.stem.upper())
+        return loaded
+
+    def fail(self, symbol: str, kind: str, times: int = 1) -> None:
+        """Answer the next ``times`` requests for ``symbol`` with failure ``kind``.
+
+        ``symbol`` may be :data:`ANY_SYMBOL`; a symbol's own script is used first.
+        """
+        if kind not in FAILURE_KINDS:
+            raise ValueError(f"unknown failure kind {kind!r}; choose from {sorted(FAILURE_KINDS)}")
+        with self._lock:
+            self._failures[symbol.upper()].extend([kind] * times)
+
+    def calls(self, symbol: str | None = None) -> list[dict[str, str]]:
+        """Recorded queries, optionally only those for ``symbol``."""
+        with self._lock:
+            recorded = list(self.requests)
+        if symbol is None:
+            return recorded
+        return [q for q in recorded if q.get("symbol", "").upper() == symbol.upper()]
+
+    def reset(self) -> None:
+        """Forget recorded requests and pending failures (bars and settings stay)."""
+        with self._lock:
+            self.requests.clear()
+            self._failures.clear()
+
+    # -- answering ----------------------------------------------------------------------------
+
+    def _reply(self, path: str, query: dict[str, str]) -> _Reply:
+        if path.rstrip("/") != "/query":
+            return _Reply(404, "Not Found", "text/plain")
+        with self._lock:
+            self.requests.append(dict(query))
+            count = len(self.requests)
+        apikey = query.get("apikey", "")
+        if not apikey or (self.expected_api_key is not None and apikey != self.expected_api_key):
+            return _json({"Error Message": INVALID_API_KEY})
+        if self.daily_limit is not None and count > self.daily_limit:
+            return _json({"Information": DAILY_LIMIT.format(apikey=apikey)})
+        function = query.get("function", "")
+        if function in PREMIUM_FUNCTIONS:
+            return _json({"Information": PREMIUM_ENDPOINT})
+        if function != FUNCTION:
+            return _json({"Error Message": UNKNOWN_FUNCTION.format(function=function)})
+        symbol = query.get("symbol", "").upper()
+        kind = self._next_failure(symbol)
+        if kind == "timeout":
+            # Hold the answer past the client's timeout, then send what it would have got.
+            reply = self._data_reply(symbol, query, None)
+            reply.hang = True
+            return reply
+        if kind is not None and kind not in _DATA_KINDS:
+            return self._failure_reply(kind, apikey, symbol)
+        return self._data_reply(symbol, query, kind)
+
+    def _data_reply(self, symbol: str, query: dict[str, str], kind: str | None) -> _Reply:
+        function = query.get("function", FUNCTION)
+        bars = self._visible_bars(symbol)
+        if bars is None and kind is None:
+            return _json({"Error Message": INVALID_CALL.format(function=function)})
+        if bars is None:
+            bars = pd.DataFrame([_PLACEHOLDER_BAR])
+        full = query.get("outputsize", "compact") == "full"
+        if full and not self.premium:
+            return _json({"Information": PREMIUM_FULL})
+        if not full:
+            bars = bars.tail(COMPACT_BARS)
+        if query.get("datatype") == "csv" and kind is None:
+            return _Reply(body=_csv_body(bars), content_type="application/x-download")
+        payload = _daily_payload(symbol, bars, full)
+        if kind is not None:
+            _corrupt_newest_bar(payload, kind)
+        return _json(payload)
+
+    def _next_failure(self, symbol: str) -> str | None:
+        with self._lock:
+            for key in (symbol, ANY_SYMBOL):
+                queue = self._failures.get(key)
+                if queue:
+                    return queue.popleft()
+        return None
+
+    def _visible_bars(self, symbol: str) -> pd.DataFrame | None:
+        with self._lock:
+            bars = self._bars.get(symbol)
+        if bars is None:
+            return None
+        if self.visible_through is not None:
+            bars = bars[bars["date"] <= self.visible_through]
+        return bars
+
+    def _failure_reply(self, kind: str, apikey: str, symbol: str) -> _Reply:
+        if kind == "error_message":
+            return _json({"Error Message": INVALID_CALL.format(function=FUNCTION)})
+        if kind == "invalid_api_key":
+            return _json({"Error Message": INVALID_API_KEY})
+        if kind == "information_daily_limit":
+            return _json({"Information": DAILY_LIMIT.format(apikey=apikey)})
+        if kind == "information_burst":
+            return _json({"Information": BURST_LIMIT})
+        if kind == "note":
+            return _json({"Note": NOTE_PER_MINUTE})
+        if kind == "premium":
+            return _json({"Information": PREMIUM_FULL})
+        if kind == "premium_endpoint":
+            return _json({"Information": PREMIUM_ENDPOINT})
+        if kind.startswith("http_"):
+            status = int(kind.removeprefix("http_"))
+            reason = BaseHTTPRequestHandler.responses.get(status, ("Error",))[0]
+            page = SERVER_ERROR_PAGE.format(status=status, reason=reason)
+            return _Reply(status, page, "text/html")
+        if kind == "disconnect":
+            return _Reply(disconnect=True)
+        if kind == "malformed_json":
+            return _Reply(body='{\n    "Meta Data": {\n        "1. Information": "Daily Prices')
+        if kind == "missing_series":
+            return _json({"Meta Data": _meta_data(symbol, None, full=False)})
+        raise AssertionError(f"unhandled failure kind {kind!r}")
+
+
+def _meta_data(symbol: str, last: dt.date | None, *, full: bool) -> dict[str, str]:
+    return {
+        "1. Information": "Daily Prices (open, high, low, close) and Volumes",
+        "2. Symbol": symbol,
+        "3. Last Refreshed": last.isoformat() if last else "",
+        "4. Output Size": "Full size" if full else "Compact",
+        "5. Time Zone": "US/Eastern",
+    }
+
+
+def _daily_payload(symbol: str, bars: pd.DataFrame, full: bool) -> dict:
+    newest_first = bars.iloc[::-1]
+    series = {
+        row.date.isoformat(): {
+            "1. open": f"{row.open:.4f}",
+            "2. high": f"{row.high:.4f}",
+            "3. low": f"{row.low:.4f}",
+            "4. close": f"{row.close:.4f}",
+            "5. volume": f"{round(row.volume):d}",
+        }
+        for row in newest_first.itertuples(index=False)
+    }
+    last = newest_first["date"].iloc[0] if len(newest_first) else None
+    return {"Meta Data": _meta_data(symbol, last, full=full), "Time Series (Daily)": series}
+
+
+def _csv_body(bars: pd.DataFrame) -> str:
+    lines = ["timestamp,open,high,low,close,volume"]
+    for row in bars.iloc[::-1].itertuples(index=False):
+        lines.append(
+            f"{row.date.isoformat()},{row.open:.4f},{row.high:.4f},{row.low:.4f},"
+            f"{row.close:.4f},{round(row.volume):d}"
+        )
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _corrupt_newest_bar(payload: dict, kind: str) -> None:
+    series = payload["Time Series (Daily)"]
+    if not series:
+        return
+    bar = series[next(iter(series))]
+    if kind == "missing_field":
+        del bar["4. close"]
+    elif kind == "non_numeric":
+        bar["4. close"] = "n/a"
+    elif kind == "non_positive":
+        bar["1. open"] = "0.0000"
+    elif kind == "high_below_low":
+        bar["2. high"] = f"{float(bar['3. low']) * 0.9:.4f}"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeAlphaVantage
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that gave up (timeout test) leaves a broken pipe: not worth a traceback.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "FakeAlphaVantage/1.0"
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        parts = urlsplit(self.path)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        fake = self.server.fake
+        reply = fake._reply(parts.path, query)
+        if reply.disconnect:
+            self.close_connection = True
+            return
+        if reply.hang:
+            fake._stopping.wait(fake.hang_seconds)
+        body = reply.body.encode("utf-8")
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            self.close_connection = True
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's signature
+        logger.debug("fake vendor: %s", mask_url(format % args))
+
+
+@pytest.fixture
+def fake_vendor():
+    """A started :class:`FakeAlphaVantage` on a free port of 127.0.0.1, stopped after the test."""
+    with FakeAlphaVantage() as server:
+        yield server
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the fake until interrupted (Ctrl-C or SIGTERM)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fakevendor",
+        description="Serve SYMBOL.csv files the way Alpha Vantage's TIME_SERIES_DAILY does.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8099, help="0 picks a free port")
+    parser.add_argument("--csv-dir", type=Path, help="folder of SYMBOL.csv (date,open,...,volume)")
+    parser.add_argument("--premium", action="store_true", help="serve outputsize=full")
+    parser.add_argument("--api-key", help="accept only this apikey")
+    parser.add_argument("--daily-limit", type=int, help="refuse calls after this many")
+    parser.add_argument(
+        "--visible-through", type=dt.date.fromisoformat, help="serve bars up to this date only"
+    )
+    args = parser.parse_args(argv)
+    fake = FakeAlphaVantage(
+        args.host,
+        args.port,
+        premium=args.premium,
+        expected_api_key=args.api_key,
+        visible_through=args.visible_through,
+        daily_limit=args.daily_limit,
+    )
+    symbols = fake.load_csv_dir(args.csv_dir) if args.csv_dir else []
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    with fake:
+        print(
+            f"fake Alpha Vantage serving {', '.join(symbols) or 'no symbols'} at {fake.url}",
+            flush=True,
+        )
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
