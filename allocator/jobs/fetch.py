@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import sqlalchemy as sa
@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from allocator import calendar
 from allocator.exceptions import MarketDataError, MissingBarsError
 from allocator.jobs.backfill import default_symbols, latest_complete_session
+from allocator.jobs.execute import mark_to_market, settle_pending
 from allocator.jobs.ingest import IngestReport, ingest
 from allocator.marketdata import make_source
 from allocator.marketdata.base import MarketDataSource
@@ -36,6 +37,10 @@ class FetchResult:
 
     trade_date: dt.date
     report: IngestReport
+    #: Pending orders this run filled at their date's open: (trade date, number of fills).
+    settled: list[tuple[dt.date, int]] = field(default_factory=list)
+    #: Whether the portfolio was marked to market at the trade date's close.
+    valued: bool = False
 
     @property
     def rows_inserted(self) -> dict[str, int]:
@@ -94,6 +99,13 @@ def fetch_bars(
     report = ingest(engine, source, symbols, start, trade_date, progress=False)
     result = FetchResult(trade_date=trade_date, report=report)
     log.info("fetch %s: %s", trade_date, report.summary_line())
+    # The bars just stored carry the opens that pending orders wait for, and the closes that
+    # value the portfolio: fill and mark now, so no manual step follows a 9:30 execution.
+    result.settled = settle_pending(engine, trade_date)
+    with engine.begin() as conn:
+        result.valued = mark_to_market(conn, trade_date)
+    for day, n in result.settled:
+        log.info("filled %d pending order(s) of %s at its open", n, day)
     return result
 
 
