@@ -129,3 +129,27 @@ def run_fetch(
         return fetch_bars(engine, calendar.to_date(trade_date, "trade_date"), src, symbols)
     finally:
         engine.dispose()
+
+
+def recent_closes(
+    trade_date: dt.date | str,
+    sessions: int = 60,
+    *,
+    symbols: Sequence[str] | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
+    """Stored closes (dates × symbols) of the last ``sessions`` sessions up to ``trade_date``."""
+    from allocator.persistence import make_engine
+    from allocator.persistence.prices import load_bars, wide
+
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        day = calendar.to_date(trade_date, "trade_date")
+        symbols = [s.upper() for s in (symbols or default_symbols(engine))]
+        first = calendar.last_n_sessions(day, sessions)[0]
+        with engine.connect() as conn:
+            bars = load_bars(conn, symbols, first, day)
+        return wide(bars, "close", symbols)
+    finally:
+        engine.dispose()

@@ -99,7 +99,7 @@ def ingest(
     progress: bool | None = None,
 ) -> IngestReport:
     """Fetch ``symbols`` from ``source`` over [start, end] and upsert NYSE-session bars."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     report = IngestReport(source=source.name, start=start, end=end)
     sessions = calendar.sessions_between(start, end)

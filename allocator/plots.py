@@ -1,0 +1,126 @@
+"""Small, light figures for the job notebooks and reports (no logic: data in, figure out).
+
+Figures are kept small (low dpi, few points) so a day's three archived runs stay well under 1 MB
+with their HTML and Markdown renderings.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+FIGSIZE = (7.0, 2.8)
+DPI = 72
+
+
+def setup() -> None:
+    """Compact defaults for every figure of a notebook."""
+    plt.rcParams.update(
+        {
+            "figure.figsize": FIGSIZE,
+            "figure.dpi": DPI,
+            "savefig.dpi": DPI,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "font.size": 9,
+            "legend.frameon": False,
+        }
+    )
+
+
+def _figure(title: str):
+    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
+    ax.set_title(title, loc="left", fontsize=10)
+    return fig, ax
+
+
+def normalized_closes(closes: pd.DataFrame, title: str = "Closes, rebased to 100"):
+    """Each symbol's closes divided by its first close in the window, × 100."""
+    fig, ax = _figure(title)
+    rebased = closes / closes.iloc[0] * 100.0
+    for symbol in rebased.columns:
+        ax.plot(pd.to_datetime(rebased.index), rebased[symbol], label=symbol, linewidth=1.2)
+    ax.legend(loc="upper left", ncols=len(rebased.columns))
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def regime_and_risk(
+    history: pd.DataFrame, bullish: float, bearish: float, title: str = "Regime and risk"
+):
+    """Regime (−1..+1, with its thresholds) above risk (0..100) for dated rows."""
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(FIGSIZE[0], FIGSIZE[1] * 1.4), dpi=DPI, sharex=True
+    )
+    dates = pd.to_datetime(history.index)
+    top.plot(dates, history["regime"], color="tab:blue", linewidth=1.2)
+    top.axhline(bullish, color="tab:green", linestyle="--", linewidth=0.8)
+    top.axhline(bearish, color="tab:red", linestyle="--", linewidth=0.8)
+    top.set_ylim(-1.05, 1.05)
+    top.set_ylabel("regime")
+    top.set_title(title, loc="left", fontsize=10)
+    bottom.plot(dates, history["risk"], color="tab:orange", linewidth=1.2)
+    bottom.set_ylim(0, 100)
+    bottom.set_ylabel("risk")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def allocations(dollars: dict[str, float], title: str = "Allocations ($)"):
+    """Bars of dollars per symbol (negative for sells)."""
+    fig, ax = _figure(title)
+    symbols = list(dollars)
+    values = [dollars[s] for s in symbols]
+    colors = ["tab:green" if v >= 0 else "tab:red" for v in values]
+    ax.bar(symbols, values, color=colors)
+    ax.axhline(0, color="black", linewidth=0.6)
+    fig.tight_layout()
+    return fig
+
+
+def positions_value(frame: pd.DataFrame, title: str = "Positions at market value ($)"):
+    """Bars of the market value of each position (columns: symbol, market_value)."""
+    fig, ax = _figure(title)
+    ax.bar(frame["symbol"], frame["market_value"], color="tab:blue")
+    fig.tight_layout()
+    return fig
+
+
+def equity_curves(curves: pd.DataFrame, title: str = "Portfolio value ($)"):
+    """One line per column (strategy and benchmarks), dated index."""
+    fig, ax = _figure(title)
+    dates = pd.to_datetime(curves.index)
+    for name in curves.columns:
+        ax.plot(dates, curves[name], label=name, linewidth=1.0)
+    ax.legend(loc="upper left")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def drawdown(series: pd.Series, title: str = "Drawdown of the time-weighted return"):
+    fig, ax = _figure(title)
+    dates = pd.to_datetime(series.index)
+    ax.fill_between(dates, series.to_numpy() * 100.0, 0.0, color="tab:red", alpha=0.4)
+    ax.set_ylabel("%")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def stacked_allocation(weights: pd.DataFrame, title: str = "Allocation over time (share of value)"):
+    """Stacked areas of each holding's (and cash's) share of the portfolio value."""
+    fig, ax = _figure(title)
+    dates = pd.to_datetime(weights.index)
+    ax.stackplot(
+        dates, *[weights[c].to_numpy() for c in weights.columns], labels=list(weights.columns)
+    )
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left", ncols=len(weights.columns))
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
