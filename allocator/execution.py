@@ -132,11 +132,12 @@ def apply_fill(book: Book, fill: Fill) -> None:
         if held is None:
             book.positions[fill.symbol] = Position(fill.symbol, fill.quantity, fill.price)
         else:
-            quantity = held.quantity + fill.quantity
+            # Holdings stay on the 4-decimal grid: no float dust accumulates across fills.
+            quantity = round(held.quantity + fill.quantity, QUANTITY_DECIMALS)
             avg = (held.quantity * held.avg_cost + fill.quantity * fill.price) / quantity
             book.positions[fill.symbol] = Position(fill.symbol, quantity, avg)
     else:
-        remaining = held.quantity - fill.quantity
+        remaining = round(held.quantity - fill.quantity, QUANTITY_DECIMALS)
         if remaining <= DUST:
             del book.positions[fill.symbol]
         else:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -52,6 +51,8 @@ class ExecutionResult:
     book: Book
     realized_pnl: float
     unrealized_pnl: dict[str, float] = field(default_factory=dict)
+    #: The latest stored close of each held symbol (for market values).
+    closes: dict[str, float] = field(default_factory=dict)
     settled: list[tuple[dt.date, int]] = field(default_factory=list)
 
     @property
@@ -200,6 +201,7 @@ def _result(
             for s, p in book.positions.items()
             if s in closes
         },
+        closes=closes,
     )
 
 
@@ -221,19 +223,23 @@ def latest_closes(conn: sa.Connection, day: dt.date, symbols: list[str]) -> dict
     return out
 
 
-def positions_frame(
-    result: ExecutionResult, closes: Mapping[str, float] | None = None
-) -> pd.DataFrame:
-    rows = [
-        {
-            "symbol": s,
-            "quantity": p.quantity,
-            "avg_cost": p.avg_cost,
-            "unrealized_pnl": result.unrealized_pnl.get(s),
-        }
-        for s, p in sorted(result.book.positions.items())
-    ]
-    return pd.DataFrame(rows, columns=["symbol", "quantity", "avg_cost", "unrealized_pnl"])
+def positions_frame(result: ExecutionResult) -> pd.DataFrame:
+    """Positions with average cost, latest close, market value and unrealised P&L."""
+    rows = []
+    for s, p in sorted(result.book.positions.items()):
+        close = result.closes.get(s)
+        rows.append(
+            {
+                "symbol": s,
+                "quantity": p.quantity,
+                "avg_cost": p.avg_cost,
+                "close": close,
+                "market_value": p.quantity * close if close is not None else None,
+                "unrealized_pnl": result.unrealized_pnl.get(s),
+            }
+        )
+    columns = ["symbol", "quantity", "avg_cost", "close", "market_value", "unrealized_pnl"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def run_execute(trade_date: dt.date | str, *, settings: Settings | None = None) -> ExecutionResult:
