@@ -1,0 +1,194 @@
+"""The backtest job: load bars and configs, then :func:`allocator.backtest.run_backtest`.
+
+Data sources: ``database`` (``price_history``, the default), or any market data source read
+straight into memory (``csv`` with ``csv_dir``, ``synthetic``) without touching the database.
+Config sources: ``history`` (the version active on each date, as production had it), ``active``
+(a dry run of today's production config over the whole period), ``default`` (the seed's
+defaults); ``overrides`` (a dict, or JSON text) changes parameters on top, for what-if runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pandas as pd
+
+from allocator import calendar
+from allocator.backtest import (
+    BENCHMARK_SYMBOL,
+    BacktestError,
+    BacktestResult,
+    ConfigSchedule,
+    ScheduledConfig,
+    history_start,
+    run_backtest,
+)
+from allocator.config import TradingConfig
+from allocator.exceptions import JobError
+from allocator.settings import Settings, get_settings
+
+CONFIG_SOURCES = ("history", "active", "default")
+DATA_SOURCES = ("database", "csv", "synthetic")
+
+
+def parse_overrides(overrides: dict[str, Any] | str | None) -> dict[str, Any]:
+    if overrides in (None, "", {}):
+        return {}
+    if isinstance(overrides, str):
+        try:
+            overrides = json.loads(overrides)
+        except json.JSONDecodeError as exc:
+            raise JobError(
+                f"overrides {overrides!r} is not JSON: {exc.msg}; "
+                "write e.g. '{\"allocation_low_risk\": 0.9}'"
+            ) from None
+    if not isinstance(overrides, dict):
+        raise JobError("overrides must be a JSON object of parameter: value")
+    return overrides
+
+
+def build_schedule(config_source: str, overrides: dict[str, Any], engine=None) -> ConfigSchedule:
+    if config_source not in CONFIG_SOURCES:
+        raise JobError(f"config_source {config_source!r}: use one of {', '.join(CONFIG_SOURCES)}")
+    suffix = f" with {json.dumps(overrides, sort_keys=True)}" if overrides else ""
+    if config_source == "default":
+        return ConfigSchedule.constant(
+            TradingConfig().with_changes(**overrides), "seed defaults" + suffix
+        )
+    from allocator.persistence.configs import active_version, all_versions
+
+    with engine.connect() as conn:
+        if config_source == "active":
+            v = active_version(conn)
+            return ConfigSchedule.constant(
+                v.config.with_changes(**overrides), f"active config #{v.id}" + suffix
+            )
+        versions = all_versions(conn)
+    if not versions:
+        raise BacktestError("no trading config is stored: run `allocator config seed`")
+    entries = [
+        ScheduledConfig(v.start_date, v.config.with_changes(**overrides), v.id) for v in versions
+    ]
+    return ConfigSchedule(entries, "config history" + suffix)
+
+
+def load_bars_for(
+    schedule: ConfigSchedule,
+    start: dt.date,
+    end: dt.date,
+    data_source: str,
+    *,
+    engine=None,
+    csv_dir: str | None = None,
+) -> pd.DataFrame:
+    symbols = schedule.symbols + (
+        [BENCHMARK_SYMBOL] if BENCHMARK_SYMBOL not in schedule.symbols else []
+    )
+    first = history_start(start, schedule)
+    if data_source == "database":
+        from allocator.persistence.prices import load_bars
+
+        with engine.connect() as conn:
+            return load_bars(conn, symbols, first, end)
+    if data_source not in DATA_SOURCES:
+        raise JobError(f"data_source {data_source!r}: use one of {', '.join(DATA_SOURCES)}")
+    from allocator.exceptions import MarketDataError
+    from allocator.marketdata import make_source
+
+    source = make_source(data_source, csv_dir=csv_dir)
+    frames = []
+    for symbol in symbols:
+        try:
+            frames.append(source.fetch(symbol, first, end).assign(symbol=symbol))
+        except MarketDataError:
+            if symbol != BENCHMARK_SYMBOL or symbol in schedule.symbols:
+                raise
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_backtest_job(
+    start: dt.date | str,
+    end: dt.date | str | None = None,
+    *,
+    config_source: str = "history",
+    overrides: dict[str, Any] | str | None = None,
+    data_source: str = "database",
+    csv_dir: str | None = None,
+    settings: Settings | None = None,
+    progress: bool | None = False,
+) -> BacktestResult:
+    """Backtest [start, end] (end default: the latest stored session) as the notebook calls it."""
+    start = calendar.to_date(start, "start")
+    overrides = parse_overrides(overrides)
+    needs_db = data_source == "database" or config_source != "default"
+    engine = None
+    if needs_db:
+        from allocator.persistence import make_engine
+        from allocator.persistence.migrate import require_current
+
+        settings = settings or get_settings()
+        engine = make_engine(settings.database_url)
+        require_current(engine)
+    try:
+        if end is None:
+            end = (
+                _latest_stored_session(engine)
+                if engine is not None
+                else calendar.previous_session(calendar.today_eastern())
+            )
+        end = calendar.to_date(end, "end")
+        if end < start:
+            raise JobError(f"end {end} is before start {start}")
+        schedule = build_schedule(config_source, overrides, engine)
+        bars = load_bars_for(schedule, start, end, data_source, engine=engine, csv_dir=csv_dir)
+        return run_backtest(bars, start, end, schedule, progress=progress)
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+
+def _latest_stored_session(engine) -> dt.date:
+    import sqlalchemy as sa
+
+    from allocator.persistence.schema import price_history
+
+    with engine.connect() as conn:
+        last = conn.execute(sa.select(sa.func.max(price_history.c.date))).scalar_one()
+    if last is None:
+        raise BacktestError("price_history is empty: backfill history first")
+    return last
+
+
+def metrics_for_glue(result: BacktestResult) -> dict[str, Any]:
+    """The strategy's metrics as plain JSON values (dates as ISO text, NaN as None)."""
+    out = {}
+    for key, value in result.metrics.items():
+        if isinstance(value, dt.date | pd.Timestamp):
+            value = value.isoformat()[:10]
+        elif isinstance(value, float) and value != value:
+            value = None
+        elif hasattr(value, "item"):
+            value = value.item()
+        out[key] = value
+    return out
+
+
+def daily_for_glue(result: BacktestResult) -> pd.DataFrame:
+    return result.daily[["date", "deposit", "cash", "positions_value", "total_value"]].assign(
+        date=lambda d: d["date"].astype(str)
+    )
+
+
+def trades_for_glue(result: BacktestResult) -> pd.DataFrame:
+    return result.trades.assign(date=lambda d: d["date"].astype(str))
+
+
+def comparison_for_glue(result: BacktestResult) -> dict[str, dict[str, float | None]]:
+    """Strategy and benchmark metrics, name -> metric -> value (NaN as None)."""
+    table = result.comparison if result.comparison is not None else pd.DataFrame()
+    return {
+        name: {k: (None if v != v else float(v)) for k, v in row.items()}
+        for name, row in table.to_dict(orient="index").items()
+    }
