@@ -23,6 +23,11 @@ ALPHAVANTAGE_DEFAULT_URL = "https://www.alphavantage.co/query"
 #: Seconds between vendor calls. The free tier allows 25 calls a day and refuses bursts; the
 #: documented per-minute limit has been 5 calls, so 12 s keeps a 3-symbol fetch safely under both.
 ALPHAVANTAGE_DEFAULT_DELAY = 12.0
+#: Retries of a transient vendor failure, the n-th (from 0) after ``backoff * 2**n`` seconds.
+ALPHAVANTAGE_DEFAULT_RETRIES = 3
+ALPHAVANTAGE_DEFAULT_BACKOFF = 2.0
+#: ``ALLOCATOR_QUOTE_SOURCE`` values: where the execute job may learn a day's open at 9:30.
+QUOTE_SOURCES = ("none", "alphavantage")
 
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)@")
 _APIKEY_PARAM = re.compile(r"(?i)(apikey=)[^&\s]+")
@@ -56,6 +61,10 @@ class Settings:
     alphavantage_base_url: str = ALPHAVANTAGE_DEFAULT_URL
     alphavantage_delay: float = ALPHAVANTAGE_DEFAULT_DELAY
     alphavantage_timeout: float = 30.0
+    alphavantage_max_retries: int = ALPHAVANTAGE_DEFAULT_RETRIES
+    alphavantage_backoff: float = ALPHAVANTAGE_DEFAULT_BACKOFF
+    #: ``alphavantage`` or ``None`` (no live quotes: orders wait for the fetch job's bar).
+    quote_source: str | None = None
     kernel_name: str = "capital-allocator"
 
     def require_api_key(self) -> str:
@@ -96,6 +105,30 @@ def _float_env(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _int_env(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number: set it to e.g. 3") from None
+    if value < 0:
+        raise SettingsError(f"{name}={raw!r} is negative: set it to 0 or more")
+    return value
+
+
+def _quote_source_env(env: dict[str, str]) -> str | None:
+    raw = (env.get("ALLOCATOR_QUOTE_SOURCE") or "").strip()
+    value = raw.lower() or "none"
+    if value not in QUOTE_SOURCES:
+        raise SettingsError(
+            f"ALLOCATOR_QUOTE_SOURCE={raw!r} is not a quote source: use "
+            f"{' or '.join(QUOTE_SOURCES)} (empty means none)"
+        )
+    return None if value == "none" else value
+
+
 def _dir_env(env: dict[str, str], name: str, default: Path) -> Path:
     raw = env.get(name)
     path = Path(raw).expanduser() if raw else default
@@ -125,5 +158,12 @@ def get_settings(environ: dict[str, str] | None = None, *, dotenv: bool = True) 
             environ, "ALPHAVANTAGE_CALL_DELAY", ALPHAVANTAGE_DEFAULT_DELAY
         ),
         alphavantage_timeout=_float_env(environ, "ALPHAVANTAGE_TIMEOUT", 30.0),
+        alphavantage_max_retries=_int_env(
+            environ, "ALPHAVANTAGE_MAX_RETRIES", ALPHAVANTAGE_DEFAULT_RETRIES
+        ),
+        alphavantage_backoff=_float_env(
+            environ, "ALPHAVANTAGE_RETRY_BACKOFF", ALPHAVANTAGE_DEFAULT_BACKOFF
+        ),
+        quote_source=_quote_source_env(environ),
         kernel_name=environ.get("ALLOCATOR_KERNEL") or "capital-allocator",
     )

@@ -2,7 +2,8 @@
 
 It answers ``function=TIME_SERIES_DAILY`` the way the vendor does: the same JSON shapes (newest
 date first, every value a string with 4 decimals), the same HTTP-200 refusal bodies with the
-vendor's own wording, ``compact`` = the latest 100 bars. Nothing here calls the real vendor.
+vendor's own wording, ``compact`` = the latest 100 bars. It answers ``function=GLOBAL_QUOTE``
+from the same bars (see below). Nothing here calls the real vendor.
 
 In a test::
 
@@ -10,6 +11,7 @@ In a test::
         fake_vendor.set_bars("SPY", frame)         # date, open, high, low, close, volume
         fake_vendor.visible_through = dt.date(2024, 3, 1)   # bars after it are "not published"
         fake_vendor.fail("SPY", "http_503", times=2)         # the next 2 SPY calls fail
+        fake_vendor.live_open[("SPY", dt.date(2024, 3, 4))] = 512.5   # quoted at 9:30 that day
         source = AlphaVantageSource("KEY", fake_vendor.url, delay=0)
         ...
         assert fake_vendor.requests[0]["apikey"] == "KEY"
@@ -27,8 +29,15 @@ Behaviour worth knowing:
   set, any other key does too. Unknown symbols get the vendor's ``Invalid API call`` body.
 - ``daily_limit`` (default ``None``): after that many requests, every call gets the daily-limit
   ``Information`` body, which (like the vendor's) quotes the caller's key.
-- Scripted failures (:meth:`FakeAlphaVantage.fail`) are consumed one per request of that symbol,
-  after the key check. The data-corrupting kinds damage the newest bar of a normal answer.
+- Scripted failures (:meth:`FakeAlphaVantage.fail`) are consumed one per request of that symbol
+  (either function), after the key check. The data-corrupting kinds damage the newest bar of a
+  normal answer, or the ``"02. open"``/``"03. high"`` of a quote.
+- ``GLOBAL_QUOTE`` quotes the latest visible bar (open, high, low, close as ``"05. price"``,
+  previous close from the bar before), unless ``live_open`` holds a later day for the symbol:
+  then it quotes that day just after its open (open = high = low = price = the live open, volume
+  0). ``live_open`` ignores ``visible_through``: it states what the vendor quotes right now. An
+  unknown symbol gets ``{"Global Quote": {}}``, as the vendor answers; ``missing_series`` gets
+  ``{}``.
 """
 
 from __future__ import annotations
@@ -96,6 +105,7 @@ SERVER_ERROR_PAGE = (
 )
 
 FUNCTION = "TIME_SERIES_DAILY"
+QUOTE_FUNCTION = "GLOBAL_QUOTE"
 PREMIUM_FUNCTIONS = ("TIME_SERIES_DAILY_ADJUSTED",)
 COMPACT_BARS = 100
 BAR_COLUMNS = ("date", "open", "high", "low", "close", "volume")
@@ -121,11 +131,11 @@ FAILURE_KINDS = {
     "timeout": "no answer for hang_seconds (longer than the client's timeout)",
     "disconnect": "connection closed without an answer",
     "malformed_json": "HTTP 200, a truncated JSON document",
-    "missing_series": "HTTP 200, Meta Data without 'Time Series (Daily)'",
-    "missing_field": "HTTP 200, newest bar lacks '4. close'",
-    "non_numeric": "HTTP 200, newest bar's '4. close' is 'n/a'",
-    "non_positive": "HTTP 200, newest bar's '1. open' is '0.0000'",
-    "high_below_low": "HTTP 200, newest bar's '2. high' is below its '3. low'",
+    "missing_series": "HTTP 200, Meta Data without 'Time Series (Daily)' (a quote: {})",
+    "missing_field": "HTTP 200, newest bar lacks '4. close' (a quote: '02. open')",
+    "non_numeric": "HTTP 200, newest bar's '4. close' is 'n/a' (a quote: '02. open')",
+    "non_positive": "HTTP 200, newest bar's '1. open' is '0.0000' (a quote: '02. open')",
+    "high_below_low": "HTTP 200, newest bar's '2. high' is below its '3. low' (a quote too)",
 }
 _DATA_KINDS = ("missing_field", "non_numeric", "non_positive", "high_below_low")
 _PLACEHOLDER_BAR = {
@@ -168,8 +178,10 @@ class FakeAlphaVantage:
     """A local stand-in for ``https://www.alphavantage.co/query`` (see the module docstring).
 
     Attributes a test may set at any time: ``visible_through``, ``premium``,
-    ``expected_api_key``, ``daily_limit``, ``hang_seconds``. ``requests`` lists the query of
-    every request received, as a ``dict`` of parameter name to value, oldest first.
+    ``expected_api_key``, ``daily_limit``, ``hang_seconds``, and ``live_open`` (``(symbol,
+    day) -> open`` quoted by ``GLOBAL_QUOTE`` for a day after the latest visible bar).
+    ``requests`` lists the query of every request received, as a ``dict`` of parameter name to
+    value, oldest first.
     """
 
     def __init__(
@@ -191,6 +203,7 @@ class FakeAlphaVantage:
         self.daily_limit = daily_limit
         self.hang_seconds = hang_seconds
         self.requests: list[dict[str, str]] = []
+        self.live_open: dict[tuple[str, dt.date], float] = {}
         self._bars: dict[str, pd.DataFrame] = {}
         self._failures: dict[str, collections.deque[str]] = collections.defaultdict(
             collections.deque
@@ -298,18 +311,45 @@ class FakeAlphaVantage:
         function = query.get("function", "")
         if function in PREMIUM_FUNCTIONS:
             return _json({"Information": PREMIUM_ENDPOINT})
-        if function != FUNCTION:
+        if function not in (FUNCTION, QUOTE_FUNCTION):
             return _json({"Error Message": UNKNOWN_FUNCTION.format(function=function)})
         symbol = query.get("symbol", "").upper()
         kind = self._next_failure(symbol)
+        answer = self._quote_reply if function == QUOTE_FUNCTION else self._data_reply
         if kind == "timeout":
             # Hold the answer past the client's timeout, then send what it would have got.
-            reply = self._data_reply(symbol, query, None)
+            reply = answer(symbol, query, None)
             reply.hang = True
             return reply
         if kind is not None and kind not in _DATA_KINDS:
-            return self._failure_reply(kind, apikey, symbol)
-        return self._data_reply(symbol, query, kind)
+            return self._failure_reply(kind, apikey, symbol, function)
+        return answer(symbol, query, kind)
+
+    def _quote_reply(self, symbol: str, query: dict[str, str], kind: str | None) -> _Reply:
+        quote = self._quote_of(symbol)
+        if quote is None and kind is None:
+            return _json({"Global Quote": {}})
+        if quote is None:
+            quote = _quote_payload(symbol, pd.DataFrame([_PLACEHOLDER_BAR]))
+        if kind is not None:
+            _corrupt_quote(quote, kind)
+        return _json({"Global Quote": quote})
+
+    def _quote_of(self, symbol: str) -> dict[str, str] | None:
+        bars = self._visible_bars(symbol)
+        with self._lock:
+            live = {d: p for (s, d), p in self.live_open.items() if s.upper() == symbol}
+        last_bar = bars["date"].iloc[-1] if bars is not None and len(bars) else None
+        live_day = max(live, default=None)
+        if live_day is not None and (last_bar is None or live_day > last_bar):
+            price = live[live_day]
+            opening = {"date": live_day, "open": price, "high": price, "low": price}
+            row = pd.DataFrame([{**opening, "close": price, "volume": 0}])
+            history = bars if bars is not None else row.iloc[:0]
+            return _quote_payload(symbol, pd.concat([history, row], ignore_index=True))
+        if last_bar is None:
+            return None
+        return _quote_payload(symbol, bars)
 
     def _data_reply(self, symbol: str, query: dict[str, str], kind: str | None) -> _Reply:
         function = query.get("function", FUNCTION)
@@ -347,9 +387,9 @@ class FakeAlphaVantage:
             bars = bars[bars["date"] <= self.visible_through]
         return bars
 
-    def _failure_reply(self, kind: str, apikey: str, symbol: str) -> _Reply:
+    def _failure_reply(self, kind: str, apikey: str, symbol: str, function: str) -> _Reply:
         if kind == "error_message":
-            return _json({"Error Message": INVALID_CALL.format(function=FUNCTION)})
+            return _json({"Error Message": INVALID_CALL.format(function=function)})
         if kind == "invalid_api_key":
             return _json({"Error Message": INVALID_API_KEY})
         if kind == "information_daily_limit":
@@ -371,6 +411,8 @@ class FakeAlphaVantage:
             return _Reply(disconnect=True)
         if kind == "malformed_json":
             return _Reply(body='{\n    "Meta Data": {\n        "1. Information": "Daily Prices')
+        if kind == "missing_series" and function == QUOTE_FUNCTION:
+            return _json({})
         if kind == "missing_series":
             return _json({"Meta Data": _meta_data(symbol, None, full=False)})
         raise AssertionError(f"unhandled failure kind {kind!r}")
@@ -400,6 +442,36 @@ def _daily_payload(symbol: str, bars: pd.DataFrame, full: bool) -> dict:
     }
     last = newest_first["date"].iloc[0] if len(newest_first) else None
     return {"Meta Data": _meta_data(symbol, last, full=full), "Time Series (Daily)": series}
+
+
+def _quote_payload(symbol: str, bars: pd.DataFrame) -> dict[str, str]:
+    """The ``"Global Quote"`` object of the last row of ``bars`` (at least one row)."""
+    last = bars.iloc[-1]
+    previous = float(bars["close"].iloc[-2]) if len(bars) > 1 else float(last["open"])
+    change = float(last["close"]) - previous
+    return {
+        "01. symbol": symbol,
+        "02. open": f"{last['open']:.4f}",
+        "03. high": f"{last['high']:.4f}",
+        "04. low": f"{last['low']:.4f}",
+        "05. price": f"{last['close']:.4f}",
+        "06. volume": f"{round(last['volume']):d}",
+        "07. latest trading day": last["date"].isoformat(),
+        "08. previous close": f"{previous:.4f}",
+        "09. change": f"{change:.4f}",
+        "10. change percent": f"{change / previous * 100:.4f}%",
+    }
+
+
+def _corrupt_quote(quote: dict[str, str], kind: str) -> None:
+    if kind == "missing_field":
+        del quote["02. open"]
+    elif kind == "non_numeric":
+        quote["02. open"] = "n/a"
+    elif kind == "non_positive":
+        quote["02. open"] = "0.0000"
+    elif kind == "high_below_low":
+        quote["03. high"] = f"{float(quote['04. low']) * 0.9:.4f}"
 
 
 def _csv_body(bars: pd.DataFrame) -> str:

@@ -2,7 +2,14 @@
 
 from allocator.marketdata.base import BAR_COLUMNS, MarketDataSource, validate_bars
 
-__all__ = ["BAR_COLUMNS", "MarketDataSource", "validate_bars", "make_source", "SOURCE_NAMES"]
+__all__ = [
+    "BAR_COLUMNS",
+    "MarketDataSource",
+    "validate_bars",
+    "make_source",
+    "make_quote_source",
+    "SOURCE_NAMES",
+]
 
 SOURCE_NAMES = ("alphavantage", "csv", "synthetic")
 
@@ -28,3 +35,26 @@ def make_source(name: str, *, settings=None, csv_dir=None, outputsize: str = "co
         settings = settings or get_settings()
         return AlphaVantageSource.from_settings(settings, outputsize=outputsize)
     raise SettingsError(f"unknown source {name!r}: choose one of {', '.join(SOURCE_NAMES)}")
+
+
+def make_quote_source(settings=None):
+    """The live quote source ``ALLOCATOR_QUOTE_SOURCE`` names, or ``None`` when it is unset.
+
+    With ``None`` the execute job fills from ``price_history`` only and otherwise leaves orders
+    pending for the fetch job. ``alphavantage`` needs ``ALPHAVANTAGE_API_KEY``; a missing key or
+    an unknown value is a :class:`~allocator.exceptions.SettingsError` naming the variable.
+    """
+    from allocator.exceptions import SettingsError
+    from allocator.settings import QUOTE_SOURCES, get_settings
+
+    settings = settings or get_settings()
+    name = settings.quote_source
+    if name in (None, "", "none"):
+        return None
+    if name == "alphavantage":
+        from allocator.marketdata.alphavantage import AlphaVantageQuotes
+
+        return AlphaVantageQuotes.from_settings(settings)
+    raise SettingsError(
+        f"ALLOCATOR_QUOTE_SOURCE={name!r} is not a quote source: use {' or '.join(QUOTE_SOURCES)}"
+    )

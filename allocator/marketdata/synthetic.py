@@ -37,7 +37,7 @@ PHASES: tuple[Phase, ...] = (
     Phase("calm", 0.0004, 0.0065, 160.0),
     Phase("bull", 0.0012, 0.0095, 110.0),
     Phase("bear", -0.0013, 0.0150, 70.0),
-    Phase("crash", -0.0075, 0.0330, 22.0),
+    Phase("crash", -0.0120, 0.0280, 22.0),
 )
 # Where the market goes when a phase ends (rows: from; columns: to, in PHASES order).
 TRANSITIONS = np.array(
