@@ -17,6 +17,8 @@ from allocator.settings import get_settings
 
 #: Sessions of history loaded before the demo date: the features need a year, the backtest more.
 HISTORY_SESSIONS = 800
+#: The backtest starts once the signal has a full year (lookback_days) of history behind it.
+BACKTEST_WARMUP = 260
 
 
 def step(title: str, argv: list[str]) -> None:
@@ -49,13 +51,30 @@ def main(argv: list[str] | None = None) -> int:
         f"3. backfill {len(history)} sessions of offline history",
         ["backfill", *source, "--start", str(history[0]), "--end", str(history[-1])],
     )
-    step(f"4. fetch job: store the bars of {day}", ["run", "fetch", "--date", str(day), *params])
+    step(
+        f"4. signal job (6:00 AM ET): decide {day} from the bars before it",
+        ["run", "signal", "--date", str(day)],
+    )
+    step(
+        "5. execute job (9:30 AM ET): deposit and record the orders; the open is not stored yet, "
+        "so they wait as pending",
+        ["run", "execute", "--date", str(day)],
+    )
+    step(
+        f"6. fetch job (4:35 PM ET): store the bars of {day}, fill the pending orders at its open",
+        ["run", "fetch", "--date", str(day), *params],
+    )
+    start = history[BACKTEST_WARMUP]
+    step(
+        f"7. backtest {start}..{day} with the same decision and fill functions",
+        ["run", "backtest", "-p", "start", str(start), "-p", "end", str(day)],
+    )
 
     print("\n== Done. Where things are:")
     print(f"  database        {settings.masked_database_url}")
     print(f"  audit notebooks {settings.runs_dir}/{day:%Y/%m/%d}/")
     print(f"  reports         {settings.reports_dir}/index.html")
-    print("  next            make test; make lab; allocator runs; allocator crontab")
+    print("  next            make lab (notebooks), allocator runs, allocator crontab, make test")
     return 0
 
 
