@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from allocator.persistence import make_engine
 from allocator.persistence.migrate import upgrade
+from tests.fakevendor import fake_vendor  # noqa: F401 - a fixture for every test module
 
 # The suite never reads a developer's .env: every test states the settings it needs.
 os.environ["ALLOCATOR_DOTENV"] = "off"
@@ -26,6 +27,9 @@ APP_VARIABLES = (
     "ALPHAVANTAGE_BASE_URL",
     "ALPHAVANTAGE_CALL_DELAY",
     "ALPHAVANTAGE_TIMEOUT",
+    "ALPHAVANTAGE_MAX_RETRIES",
+    "ALPHAVANTAGE_RETRY_BACKOFF",
+    "ALLOCATOR_QUOTE_SOURCE",
     "ALLOCATOR_RUNS_DIR",
     "ALLOCATOR_REPORTS_DIR",
     "ALLOCATOR_LOG_DIR",
@@ -67,7 +71,8 @@ def _require_pg() -> None:
             _pg_reachable = False
             pytest.postgres_error = str(exc).splitlines()[0]
     if not _pg_reachable:
-        message = f"PostgreSQL not reachable at {pg_server_url()}: {getattr(pytest, 'postgres_error', '')}"
+        reason = getattr(pytest, "postgres_error", "")
+        message = f"PostgreSQL not reachable at {pg_server_url()}: {reason}"
         if os.environ.get("ALLOCATOR_REQUIRE_POSTGRES") == "1":
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
@@ -113,4 +118,3 @@ def engine(database_url):
     upgrade(eng)
     yield eng
     eng.dispose()
-from tests.fakevendor import fake_vendor  # noqa: E402,F401

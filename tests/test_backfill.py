@@ -3,12 +3,12 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from allocator.calendar import EASTERN
 from allocator.cli import main
-from allocator.jobs.backfill import latest_complete_session, resolve_range
 from allocator.exceptions import CalendarError
+from allocator.jobs.backfill import latest_complete_session, resolve_range
 from allocator.persistence import make_engine
 from allocator.persistence.schema import price_history
-from allocator.calendar import EASTERN
 
 D = dt.date
 
@@ -42,11 +42,25 @@ def test_one_failing_symbol_loses_none_of_the_others(database_url, monkeypatch, 
     (tmp_path / "DIA.csv").write_text(good)
     monkeypatch.setenv("DATABASE_URL", database_url)
     assert main(["db", "upgrade"]) == 0
-    code = main(["backfill", "--source", "csv", "--csv-dir", str(tmp_path), "--start", "2025-01-01", "--end", "2025-01-31"])
+    code = main(
+        [
+            "backfill",
+            "--source",
+            "csv",
+            "--csv-dir",
+            str(tmp_path),
+            "--start",
+            "2025-01-01",
+            "--end",
+            "2025-01-31",
+        ]
+    )
     assert code == 1
     captured = capsys.readouterr()
-    assert "FAILED QQQ" in captured.err and "close -1.8 on 2025-01-03 is not above zero" in captured.err
-    assert _counts(database_url) == {"SPY": 2, "DIA": 2}  # QQQ stored nothing, not even its good row
+    assert "FAILED QQQ" in captured.err
+    assert "close -1.8 on 2025-01-03 is not above zero" in captured.err
+    # QQQ stored nothing, not even its good row
+    assert _counts(database_url) == {"SPY": 2, "DIA": 2}
 
 
 def test_not_migrated_database_is_explained(database_url, monkeypatch, capsys):

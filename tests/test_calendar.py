@@ -56,7 +56,10 @@ def test_today_is_taken_in_new_york_not_utc():
 
 
 def test_require_session_explains_and_suggests():
-    with pytest.raises(CalendarError, match=r"2025-07-04 \(Friday\) is not an NYSE session.*2025-07-03 and 2025-07-07"):
+    with pytest.raises(
+        CalendarError,
+        match=r"2025-07-04 \(Friday\) is not an NYSE session.*2025-07-03 and 2025-07-07",
+    ):
         calendar.require_session(D(2025, 7, 4))
 
 

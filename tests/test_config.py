@@ -14,7 +14,8 @@ def test_defaults_are_the_seed_table():
     assert (c.regime_bullish_threshold, c.regime_bearish_threshold) == (0.3, -0.3)
     assert (c.risk_high_threshold, c.risk_medium_threshold) == (70.0, 40.0)
     assert (c.max_drawdown_tolerance, c.min_sharpe_target) == (15.0, 1.0)
-    assert (c.allocation_low_risk, c.allocation_medium_risk, c.allocation_high_risk) == (0.8, 0.5, 0.3)
+    allocations = (c.allocation_low_risk, c.allocation_medium_risk, c.allocation_high_risk)
+    assert allocations == (0.8, 0.5, 0.3)
     assert (c.allocation_neutral, c.sell_percentage) == (0.2, 0.7)
     assert (c.momentum_weight, c.price_momentum_weight) == (0.6, 0.4)
 
@@ -52,7 +53,9 @@ def test_unknown_parameter_is_refused():
 
 
 def test_from_mapping_coerces_strings_and_lists():
-    c = TradingConfig.from_mapping({"assets": "spy, qqq", "daily_capital": "250", "lookback_days": 300.0})
+    c = TradingConfig.from_mapping(
+        {"assets": "spy, qqq", "daily_capital": "250", "lookback_days": 300.0}
+    )
     assert c.assets == ("SPY", "QQQ") and c.daily_capital == 250.0 and c.lookback_days == 300
 
 

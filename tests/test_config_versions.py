@@ -32,7 +32,9 @@ def test_versioning_closes_the_active_version_and_tiles_time(engine):
         seed_default_config(conn)
         tuned = TradingConfig().with_changes(allocation_low_risk=0.85)
         v2 = open_version(conn, tuned, D(2025, 2, 3), created_by="tuning", notes="more aggressive")
-        v3 = open_version(conn, tuned.with_changes(risk_high_threshold=65.0), D(2025, 3, 3), created_by="tuning")
+        v3 = open_version(
+            conn, tuned.with_changes(risk_high_threshold=65.0), D(2025, 3, 3), created_by="tuning"
+        )
     with engine.connect() as conn:
         versions = all_versions(conn)
         assert [v.end_date for v in versions] == [D(2025, 2, 2), D(2025, 3, 2), None]
@@ -53,7 +55,10 @@ def test_versioning_is_one_transaction(engine):
 
 
 def test_no_config_gives_a_clear_error(engine):
-    with engine.connect() as conn, pytest.raises(ConfigNotFoundError, match="allocator config seed"):
+    with (
+        engine.connect() as conn,
+        pytest.raises(ConfigNotFoundError, match="allocator config seed"),
+    ):
         version_for_date(conn, D(2025, 1, 2))
 
 

@@ -8,7 +8,13 @@ from alembic.runtime.migration import MigrationContext
 from allocator.config import TradingConfig
 from allocator.exceptions import DatabaseError
 from allocator.persistence import make_engine
-from allocator.persistence.migrate import current_revision, downgrade, head_revision, require_current, upgrade
+from allocator.persistence.migrate import (
+    current_revision,
+    downgrade,
+    head_revision,
+    require_current,
+    upgrade,
+)
 from allocator.persistence.schema import metadata, trading_config
 
 
@@ -22,10 +28,14 @@ def test_upgrade_creates_the_schema_the_code_expects(database_url):
     assert (before, after) == (None, head_revision())
     require_current(engine)
     with engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        diffs = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), metadata
+        )
     # Index expressions are not reflected the same way by every backend; tables, columns and
     # types must match exactly.
-    relevant = [d for d in diffs if not (isinstance(d, tuple) and d[0] in ("add_index", "remove_index"))]
+    relevant = [
+        d for d in diffs if not (isinstance(d, tuple) and d[0] in ("add_index", "remove_index"))
+    ]
     assert relevant == []
     engine.dispose()
 
@@ -57,5 +67,9 @@ def test_database_allows_at_most_one_active_config(engine):
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         conn.execute(trading_config.insert(), [_config_row(dt.date(2001, 1, 1))])
     with engine.begin() as conn:  # closed versions are not limited
-        conn.execute(trading_config.insert(), [_config_row(dt.date(1995, 1, 1), dt.date(1999, 12, 31))])
-        conn.execute(trading_config.insert(), [_config_row(dt.date(1990, 1, 1), dt.date(1994, 12, 31))])
+        conn.execute(
+            trading_config.insert(), [_config_row(dt.date(1995, 1, 1), dt.date(1999, 12, 31))]
+        )
+        conn.execute(
+            trading_config.insert(), [_config_row(dt.date(1990, 1, 1), dt.date(1994, 12, 31))]
+        )

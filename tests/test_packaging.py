@@ -49,15 +49,37 @@ def test_environment_yml_mirrors_pyproject():
 
 def test_user_required_dependencies_are_declared():
     names = {name for name, _ in _pyproject_requirements()}
-    for needed in ("jupyterlab", "papermill", "nbconvert", "pandas", "numpy", "sqlalchemy",
-                   "psycopg2-binary", "requests", "matplotlib", "scrapbook", "six", "alembic",
-                   "pandas-market-calendars"):
+    for needed in (
+        "jupyterlab",
+        "papermill",
+        "nbconvert",
+        "pandas",
+        "numpy",
+        "sqlalchemy",
+        "psycopg2-binary",
+        "requests",
+        "matplotlib",
+        "scrapbook",
+        "six",
+        "alembic",
+        "pandas-market-calendars",
+    ):
         assert needed in names
 
 
 def test_layout_exists():
-    for path in ("notebooks", "allocator", "runs", "reports", "tests", "Makefile", "environment.yml",
-                 "README.md", "pyproject.toml", ".ci/run"):
+    for path in (
+        "notebooks",
+        "allocator",
+        "runs",
+        "reports",
+        "tests",
+        "Makefile",
+        "environment.yml",
+        "README.md",
+        "pyproject.toml",
+        ".ci/run",
+    ):
         assert (ROOT / path).exists(), path
 
 

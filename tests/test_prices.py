@@ -72,7 +72,9 @@ def test_only_sessions_are_stored(engine):
     holiday = pd.DataFrame([{**bars.iloc[0].to_dict(), "date": dt.date(2025, 1, 9)}])
     mixed = pd.concat([bars, holiday]).sort_values("date").reset_index(drop=True)
     with engine.begin() as conn:
-        result = upsert_bars(conn, "SPY", mixed, "x", sessions=calendar.sessions_between(START, END))
+        result = upsert_bars(
+            conn, "SPY", mixed, "x", sessions=calendar.sessions_between(START, END)
+        )
     assert result.skipped_non_sessions == [dt.date(2025, 1, 9)]
     assert result.inserted == len(bars)
 
@@ -92,12 +94,10 @@ def test_point_in_time_reads(engine):
     assert counts.set_index("symbol")["bars"].to_dict() == {"QQQ": n, "SPY": n}
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    chunks=st.lists(
-        st.tuples(st.integers(0, 55), st.integers(1, 20)), min_size=1, max_size=5
-    )
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+@given(chunks=st.lists(st.tuples(st.integers(0, 55), st.integers(1, 20)), min_size=1, max_size=5))
 def test_any_sequence_of_overlapping_upserts_stores_each_bar_once(engine, chunks):
     bars = _bars()
     with engine.begin() as conn:
@@ -116,7 +116,16 @@ def test_database_rejects_duplicate_bars(engine):
     bars = _bars(end=dt.date(2025, 1, 3))
     with engine.begin() as conn:
         upsert_bars(conn, "SPY", bars, "synthetic")
-    row = {"symbol": "SPY", "date": START, "open": 1, "high": 2, "low": 0.5, "close": 1.5, "volume": 1,
-           "source": "x", "fetched_at": dt.datetime.now(dt.UTC)}
+    row = {
+        "symbol": "SPY",
+        "date": START,
+        "open": 1,
+        "high": 2,
+        "low": 0.5,
+        "close": 1.5,
+        "volume": 1,
+        "source": "x",
+        "fetched_at": dt.datetime.now(dt.UTC),
+    }
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         conn.execute(price_history.insert(), [row])

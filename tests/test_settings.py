@@ -57,7 +57,10 @@ def test_malformed_settings_name_the_variable(env, needle):
         ("postgresql://user:s3cr3t@host:5432/db", "postgresql://user:***@host:5432/db"),
         ("postgresql+psycopg2://u:p%40ss@h/db", "postgresql+psycopg2://u:***@h/db"),
         ("sqlite:///var/a.sqlite3", "sqlite:///var/a.sqlite3"),
-        ("https://x/query?function=F&apikey=ABC123&symbol=SPY", "https://x/query?function=F&apikey=***&symbol=SPY"),
+        (
+            "https://x/query?function=F&apikey=ABC123&symbol=SPY",
+            "https://x/query?function=F&apikey=***&symbol=SPY",
+        ),
     ],
 )
 def test_mask_url(url, masked):
@@ -65,7 +68,9 @@ def test_mask_url(url, masked):
 
 
 def test_repr_never_shows_secrets():
-    s = get_settings({"DATABASE_URL": "postgresql://u:hunter22@h/db", "ALPHAVANTAGE_API_KEY": "KEYKEY"})
+    s = get_settings(
+        {"DATABASE_URL": "postgresql://u:hunter22@h/db", "ALPHAVANTAGE_API_KEY": "KEYKEY"}
+    )
     assert "hunter22" not in repr(s) and "KEYKEY" not in repr(s)
 
 

@@ -25,8 +25,12 @@ def test_synthetic_is_deterministic_and_range_independent():
 
 def test_synthetic_seed_and_symbol_change_the_path():
     base = SyntheticSource().fetch("SPY", D(2024, 1, 1), D(2024, 3, 1))
-    assert not base["close"].equals(SyntheticSource(seed=7).fetch("SPY", D(2024, 1, 1), D(2024, 3, 1))["close"])
-    assert not base["close"].equals(SyntheticSource().fetch("QQQ", D(2024, 1, 1), D(2024, 3, 1))["close"])
+    assert not base["close"].equals(
+        SyntheticSource(seed=7).fetch("SPY", D(2024, 1, 1), D(2024, 3, 1))["close"]
+    )
+    assert not base["close"].equals(
+        SyntheticSource().fetch("QQQ", D(2024, 1, 1), D(2024, 3, 1))["close"]
+    )
 
 
 def test_synthetic_bars_are_realistic():
@@ -45,7 +49,9 @@ def test_synthetic_has_calm_trending_and_crash_phases():
     assert set(shares.index) == {"calm", "bull", "bear", "crash"}
     assert shares["crash"] > 0.005 and shares["calm"] > 0.2
     # the market falls in crashes and rises in bull phases
-    closes = SyntheticSource().fetch("SPY", D(1995, 1, 1), D(2024, 12, 31)).set_index("date")["close"]
+    closes = (
+        SyntheticSource().fetch("SPY", D(1995, 1, 1), D(2024, 12, 31)).set_index("date")["close"]
+    )
     returns = closes.pct_change().reindex(phases.index)
     by_phase = returns.groupby(phases).mean()
     assert by_phase["crash"] < 0 < by_phase["bull"]
@@ -57,7 +63,11 @@ def _write(tmp_path, name, text):
 
 
 def test_csv_source_reads_and_clips(tmp_path):
-    _write(tmp_path, "SPY.csv", "date,open,high,low,close,volume\n2025-01-02,1,2,0.5,1.5,10\n2025-01-03,1.5,2,1,1.8,20\n")
+    _write(
+        tmp_path,
+        "SPY.csv",
+        "date,open,high,low,close,volume\n2025-01-02,1,2,0.5,1.5,10\n2025-01-03,1.5,2,1,1.8,20\n",
+    )
     bars = CsvSource(tmp_path).fetch("spy", D(2025, 1, 3), D(2025, 1, 3))
     assert bars.to_dict("records") == [
         {"date": D(2025, 1, 3), "open": 1.5, "high": 2.0, "low": 1.0, "close": 1.8, "volume": 20}
@@ -69,11 +79,20 @@ def test_csv_source_reads_and_clips(tmp_path):
     "text, match",
     [
         ("date,open,high,low,close\n2025-01-02,1,2,0.5,1.5\n", "lacks column"),
-        ("date,open,high,low,close,volume\n2025-01-02,1,2,0.5,abc,10\n", "close 'abc' on 2025-01-02 is not a number"),
-        ("date,open,high,low,close,volume\n2025-01-02,0,2,0.5,1,10\n", "open 0.0 on 2025-01-02 is not above zero"),
+        (
+            "date,open,high,low,close,volume\n2025-01-02,1,2,0.5,abc,10\n",
+            "close 'abc' on 2025-01-02 is not a number",
+        ),
+        (
+            "date,open,high,low,close,volume\n2025-01-02,0,2,0.5,1,10\n",
+            "open 0.0 on 2025-01-02 is not above zero",
+        ),
         ("date,open,high,low,close,volume\n2025-01-02,1,0.5,2,1,10\n", "high 0.5 is below low 2.0"),
         ("date,open,high,low,close,volume\n2025-02-30,1,2,0.5,1,10\n", "bad date"),
-        ("date,open,high,low,close,volume\n2025-01-02,1,2,0.5,1,10\n2025-01-02,1,2,0.5,1,10\n", "appears twice"),
+        (
+            "date,open,high,low,close,volume\n2025-01-02,1,2,0.5,1,10\n2025-01-02,1,2,0.5,1,10\n",
+            "appears twice",
+        ),
     ],
 )
 def test_csv_errors_name_symbol_file_and_row(tmp_path, text, match):
@@ -96,7 +115,14 @@ def test_csv_missing_file_and_folder(tmp_path):
 
 def test_validate_bars_sorts_and_types():
     frame = pd.DataFrame(
-        {"date": ["2025-01-03", "2025-01-02"], "open": ["2", "1"], "high": [3, 2], "low": [1, 0.5], "close": [2, 1], "volume": ["5", "6"]}
+        {
+            "date": ["2025-01-03", "2025-01-02"],
+            "open": ["2", "1"],
+            "high": [3, 2],
+            "low": [1, 0.5],
+            "close": [2, 1],
+            "volume": ["5", "6"],
+        }
     )
     out = validate_bars("SPY", frame, "test")
     assert out["date"].tolist() == [D(2025, 1, 2), D(2025, 1, 3)]
