@@ -170,13 +170,14 @@ def _check_sessions(prices: PriceTable, symbols: list[str], sessions: list[dt.da
 def _states(
     prices: PriceTable, schedule: ConfigSchedule, start: dt.date, end: dt.date
 ) -> dict[TradingConfig, dict[dt.date, MarketState]]:
+    """Market states of each config over the period only (the cost stays linear in sessions)."""
     out = {}
     for config in schedule.configs(start, end):
-        closes = prices.closes.loc[
-            : calendar.previous_session(end) if end > start else end, list(config.assets)
-        ]
-        closes = closes.dropna(how="all")
-        out[config] = market_states(closes, config)
+        first = calendar.last_n_sessions(
+            calendar.previous_session(start), required_history(config)
+        )[0]
+        closes = prices.closes.loc[first : calendar.previous_session(end), list(config.assets)]
+        out[config] = market_states(closes.dropna(how="all"), config)
     return out
 
 
