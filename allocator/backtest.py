@@ -388,6 +388,7 @@ def run_backtest(
     result = BacktestResult(
         sessions[0], sessions[-1], schedule.label, daily, trades, signals, weights, book
     )
+    result.final_config = schedule.at(sessions[-1]).config
     result.metrics = metrics.summary(daily, trades)
     if with_benchmarks:
         assets = list(schedule.at(sessions[-1]).config.assets)
