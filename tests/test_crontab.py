@@ -1,0 +1,175 @@
+"""`allocator crontab`: the seed's schedule, corrected, for this checkout; and logrotate."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from allocator.cli import main
+from allocator.crontab import crontab_text, logrotate_text
+from allocator.exceptions import JobError
+from allocator.settings import get_settings
+
+ROOT = Path("/opt/capital allocator")  # a space, to prove the paths are quoted
+COMMAND = "/opt/venv/bin/python -m allocator"
+FIELD_RANGES = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
+
+
+def settings(url: str = "sqlite:////opt/data/allocator.sqlite3"):
+    return get_settings({"DATABASE_URL": url}, dotenv=False)
+
+
+def cron_lines(text: str) -> list[str]:
+    """Schedule lines: not comments, not blank, not VAR=value."""
+    return [
+        line
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#") and "=" not in line.split()[0]
+    ]
+
+
+def valid_field(field: str, low: int, high: int) -> bool:
+    for part in field.split(","):
+        base = part.split("/")[0]
+        if base == "*":
+            continue
+        bounds = [int(x) for x in base.split("-")]
+        if not all(low <= b <= high for b in bounds):
+            return False
+    return True
+
+
+def text_for(tmp_path, **kwargs) -> str:
+    kwargs.setdefault("zone", "Etc/UTC")
+    return crontab_text(
+        settings(kwargs.pop("url", "sqlite:////opt/data/allocator.sqlite3")),
+        log_dir=tmp_path / "logs",
+        root=ROOT,
+        command=COMMAND,
+        **kwargs,
+    )
+
+
+def test_schedule_is_the_seeds_in_eastern_time(tmp_path):
+    text = text_for(tmp_path)
+    lines = cron_lines(text)
+    jobs = {line.split(" run ")[1].split()[0]: " ".join(line.split()[:5]) for line in lines[:4]}
+
+    assert jobs == {
+        "fetch": "35 16 * * 1-5",
+        "signal": "0 6 * * 1-5",
+        "execute": "30 9 * * 1-5",
+        "tune": "30 9 * * 1-5",
+    }
+    env = [line for line in text.splitlines() if line.startswith("CRON_TZ=")]
+    assert env == ["CRON_TZ=America/New_York"]
+    assert text.index("CRON_TZ=") < text.index(lines[0])
+    assert "cronie" in text and "Vixie-cron" in text
+    assert "This machine's zone: Etc/UTC." in text
+    assert "fetch 16:35 ET = 21:35 while New York is on EST, 20:35 while on EDT" in text
+
+
+def test_same_zone_needs_no_conversion(tmp_path):
+    text = text_for(tmp_path, zone="America/New_York")
+    assert "keeps New York time" in text and "while on EDT" not in text
+
+
+def test_lines_are_valid_for_cron_and_sh(tmp_path):
+    text = text_for(tmp_path, mail="ops@example.com")
+
+    for line in cron_lines(text):
+        fields, command = line.split()[:5], line.split(None, 5)[5]
+        assert all(valid_field(f, *r) for f, r in zip(fields, FIELD_RANGES, strict=True)), line
+        # cron turns an unescaped % into a newline.
+        assert "%" not in command.replace("\\%", ""), line
+        syntax = subprocess.run(["sh", "-n", "-c", command.replace("\\%", "%")], check=False)
+        assert syntax.returncode == 0, line
+
+
+def test_jobs_use_absolute_paths_logs_and_mail(tmp_path):
+    text = text_for(tmp_path, mail="ops@example.com")
+    logs = tmp_path / "logs"
+
+    for line, job in zip(cron_lines(text)[:4], ["fetch", "signal", "execute", "tune"], strict=True):
+        assert f"cd '{ROOT}' && {COMMAND} run {job} >> {logs}/{job}.log 2>&1" in line
+        assert line.endswith(
+            f"|| echo 'allocator run {job} failed; see {logs}/{job}.log' "
+            f"| mail -s 'Capital Allocator: {job} failed' ops@example.com"
+        )
+    assert "mail -s" not in text_for(tmp_path)
+
+
+def test_no_cron_or_watchdog_traps(tmp_path):
+    text = text_for(tmp_path)
+    schedule = "\n".join(cron_lines(text))
+
+    assert "1-3 * 1-5" not in schedule, "cron ORs day-of-month and day-of-week"
+    assert "cron ORs day-of-month and day-of-week" in text
+    assert "uvicorn" not in schedule and "pgrep" not in schedule
+    assert "No API-server watchdog line" in text and "(pgrep || cd) && uvicorn" in text
+
+
+def test_backup_line_never_shows_the_password(tmp_path):
+    text = text_for(tmp_path, url="postgresql://alloc:S3cretPw@db.example:5433/capital")
+
+    assert "S3cretPw" not in text
+    assert "postgresql://alloc:***@db.example:5433/capital" in text
+    assert "~/.pgpass" in text and "db.example:5433:capital:alloc:PASSWORD" in text
+    (backup,) = [line for line in cron_lines(text) if "pg_dump" in line]
+    assert backup.startswith("0 18 * * * pg_dump --format=custom --no-password --host=db.example")
+    assert "capital_allocator_$(date +\\%Y\\%m\\%d).dump capital" in backup
+    assert "-mtime +30 -delete" in backup
+
+    sqlite = text_for(tmp_path)
+    (backup,) = [line for line in cron_lines(sqlite) if "sqlite3" in line]
+    assert backup.startswith("0 18 * * * sqlite3 /opt/data/allocator.sqlite3 \".backup '")
+
+
+def test_bad_mail_address_is_refused(tmp_path):
+    with pytest.raises(JobError, match="is not an e-mail address"):
+        text_for(tmp_path, mail="not an address; rm -rf /")
+
+
+def test_cli_prints_the_crontab_for_this_checkout(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
+
+    assert main(["crontab", "--log-dir", str(tmp_path / "log"), "--mail", "a@b.example"]) == 0
+    out = capsys.readouterr().out
+    assert f"{sys.executable} -m allocator run fetch >> {tmp_path}/log/fetch.log" in out
+    assert "| mail -s 'Capital Allocator: fetch failed' a@b.example" in out
+
+    assert main(["crontab", "--mail", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_logrotate_snippet_for_the_log_dir(tmp_path, capsys):
+    assert main(["crontab", "--logrotate", "--log-dir", str(tmp_path / "log")]) == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path}/log/*.log {{" in out
+    for directive in ("daily", "rotate 30", "compress", "missingok", "notifempty"):
+        assert f"    {directive}\n" in out
+    spaced = logrotate_text(tmp_path / "my logs")
+    assert f'"{tmp_path}/my logs/*.log" {{' in spaced
+
+
+@pytest.mark.skipif(not shutil.which("logrotate"), reason="logrotate is not installed")
+def test_logrotate_accepts_the_snippet(tmp_path):
+    logs = tmp_path / "my logs"
+    logs.mkdir()
+    (logs / "fetch.log").write_text("a line\n")
+    conf = tmp_path / "capital-allocator.conf"
+    conf.write_text(logrotate_text(logs))
+
+    # -d: parse and plan only, change nothing.
+    result = subprocess.run(
+        ["logrotate", "-d", "--state", str(tmp_path / "state"), str(conf)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "fetch.log" in result.stderr + result.stdout

@@ -1,0 +1,302 @@
+"""What reviewers read: rendered reports, the runs index, the review notebook, clean notebooks."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+import scrapbook as sb
+
+from allocator import render, review
+from allocator.archive import RunPaths, reserve_run_paths
+from allocator.persistence import jobruns
+from allocator.reports_index import write_index
+
+ROOT = Path(__file__).resolve().parents[1]
+# A 1x1 PNG: enough for the exporters to treat it as a figure.
+PNG = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+    )
+).decode()
+
+
+def scrap(name: str, value) -> nbformat.NotebookNode:
+    """A display output exactly as ``scrapbook.glue`` writes it."""
+    kind = "text" if isinstance(value, str) else "json"
+    return nbformat.v4.new_output(
+        "display_data",
+        data={
+            f"application/scrapbook.scrap.{kind}+json": {
+                "name": name,
+                "data": value,
+                "encoder": kind,
+                "version": 1,
+            }
+        },
+        metadata={"scrapbook": {"name": name, "data": True, "display": False}},
+    )
+
+
+def executed_notebook(*, failed: bool, scraps: dict | None = None) -> nbformat.NotebookNode:
+    """A notebook shaped like papermill's output (with its error marker cells when failed)."""
+    params = nbformat.v4.new_code_cell('trade_date = "2026-11-25"')
+    params.metadata["tags"] = ["parameters"]
+    glue = nbformat.v4.new_code_cell("sb.glue(...)")
+    glue.outputs = [scrap(k, v) for k, v in (scraps or {}).items()]
+    figure = nbformat.v4.new_code_cell("plt.plot([1, 2])", execution_count=3)
+    figure.outputs = [nbformat.v4.new_output("display_data", data={"image/png": PNG})]
+    cells = [nbformat.v4.new_markdown_cell("# Probe notebook\n\nSays what it does."), params]
+    cells += [glue, figure]
+    meta = {"duration": 3.5, "end_time": "2026-11-25T21:35:05+00:00", "exception": failed}
+    if failed:
+        boom = nbformat.v4.new_code_cell("raise ValueError('boom')", execution_count=4)
+        boom.outputs = [
+            nbformat.v4.new_output(
+                "error", ename="ValueError", evalue="boom", traceback=["ValueError: boom"]
+            )
+        ]
+        top = nbformat.v4.new_markdown_cell('<span>An Exception was encountered at "In [4]"</span>')
+        anchor = nbformat.v4.new_markdown_cell('<span id="papermill-error-cell">here</span>')
+        top.metadata["tags"] = anchor.metadata["tags"] = [render.PAPERMILL_ERROR_TAG]
+        cells = [top, *cells, anchor, boom]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["papermill"] = meta
+    return nb
+
+
+def header(status: str, error: str | None = None) -> render.RunHeader:
+    start = dt.datetime(2026, 11, 25, 21, 35, 1, tzinfo=dt.UTC)
+    return render.RunHeader(
+        "fetch",
+        dt.date(2026, 11, 25),
+        status,
+        start,
+        start + dt.timedelta(seconds=3.5),
+        "abc123",
+        {"trade_date": "2026-11-25", "symbols": 2},
+        error,
+    )
+
+
+def archive(tmp_path: Path, job: str, day: str, nb, hour: int = 21) -> RunPaths:
+    moment = dt.datetime.fromisoformat(day).replace(hour=hour, tzinfo=dt.UTC)
+    paths = reserve_run_paths(
+        tmp_path / "runs", tmp_path / "reports", job, dt.date.fromisoformat(day), moment
+    )
+    nbformat.write(nb, paths.notebook)
+    return paths
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+def test_failed_report_has_the_error_on_top_and_no_scraps():
+    nb = executed_notebook(failed=True, scraps={"inserted": 2})
+
+    report = render.prepare_for_report(nb, header("failed", "ValueError: boom (cell In [4])"))
+
+    top = report.cells[0]
+    assert top.cell_type == "markdown"
+    assert top.source.index("This run FAILED") < top.source.index("report-header")
+    assert "ValueError: boom (cell In [4])" in top.source
+    assert 'href="#papermill-error-cell"' in top.source
+    assert "An Exception was encountered" not in str(report.cells), "papermill's banner replaced"
+    assert "papermill-error-cell" in str(report.cells[1:]), "the anchor cell stays"
+    assert "application/scrapbook" not in str(report.cells)
+    assert "application/scrapbook" in str(nb.cells), "the archive itself is not modified"
+
+
+def test_render_run_writes_lean_html_and_markdown_with_png_files(tmp_path):
+    paths = archive(tmp_path, "fetch", "2026-11-25", executed_notebook(failed=False))
+
+    render.render_run(paths.notebook, paths, header("succeeded"))
+
+    page = paths.html.read_text()
+    assert page.startswith("<!DOCTYPE html>") and len(page) < 20_000
+    assert '<input type="checkbox" id="show-code"' in page
+    assert "#show-code:not(:checked)~main .input{display:none}" in page
+    assert '<div class="input">' in page, "the code is in the page, hidden until toggled"
+    assert "data:image/png;base64," in page, "one self-contained file"
+    assert "This run FAILED" not in page
+    assert 'href="../../../../runs/2026/11/25/' in page
+
+    markdown = paths.markdown.read_text()
+    assert markdown.startswith("# fetch 2026-11-25")
+    assert "plt.plot" not in markdown, "Markdown shows outputs, not code"
+    (png,) = paths.figures_dir.glob("*.png")
+    assert f"]({paths.figures_dir.name}/{png.name})" in markdown
+
+
+def test_timeout_banner_has_no_dead_link():
+    nb = executed_notebook(failed=False)
+    report = render.prepare_for_report(nb, header("failed", "CellTimeoutError: too slow"))
+    assert "CellTimeoutError: too slow" in report.cells[0].source
+    assert "#papermill-error-cell" not in report.cells[0].source
+
+
+def test_strip_outputs_cleans_in_place_once(tmp_path, capsys):
+    path = tmp_path / "dirty.ipynb"
+    nb = executed_notebook(failed=True, scraps={"x": 1})
+    nb.cells[3].execution_count = 7
+    nbformat.write(nb, path)
+
+    assert render.main(["--check", str(path)]) == 1
+    assert capsys.readouterr().out.strip() == f"has outputs: {path}"
+    assert render.main(["--strip", str(path)]) == 0
+    assert capsys.readouterr().out.strip() == f"stripped {path}"
+    assert render.main(["--check", str(path)]) == 0
+    clean = nbformat.read(path, as_version=4)
+    nbformat.validate(clean)
+    codes = [c for c in clean.cells if c.cell_type == "code"]
+    assert all(c.outputs == [] and c.execution_count is None for c in codes)
+    assert "papermill" not in clean.metadata
+    assert codes[0].metadata["tags"] == ["parameters"], "tags survive"
+    assert render.strip_outputs(path) is False
+
+
+# --- the index ----------------------------------------------------------------------------------
+
+
+def test_index_lists_every_run_newest_first_with_relative_links(tmp_path, engine):
+    ok = archive(tmp_path, "fetch", "2026-11-24", executed_notebook(failed=False))
+    bad = archive(tmp_path, "signal", "2026-11-25", executed_notebook(failed=True))
+    for paths in (ok, bad):
+        paths.html.write_text("<html></html>")
+        paths.markdown.write_text("# md")
+    t0 = dt.datetime(2026, 11, 25, 21, 0, tzinfo=dt.UTC)
+    first = jobruns.insert_running(
+        engine,
+        "fetch",
+        dt.date(2026, 11, 24),
+        parameters={},
+        git_commit="abc",
+        notebook_path=ok.notebook,
+        html_path=ok.html,
+        md_path=ok.markdown,
+        started_at=t0,
+    )
+    jobruns.finish_run(engine, first, "succeeded", finished_at=t0 + dt.timedelta(seconds=4.25))
+    second = jobruns.insert_running(
+        engine,
+        "signal",
+        dt.date(2026, 11, 25),
+        parameters={},
+        git_commit="abc",
+        notebook_path=bad.notebook,
+        html_path=bad.html,
+        md_path=bad.markdown,
+        started_at=t0 + dt.timedelta(hours=1),
+    )
+    jobruns.finish_run(
+        engine,
+        second,
+        "failed",
+        error="ValueError: boom <b>",
+        finished_at=t0 + dt.timedelta(hours=1, seconds=2),
+    )
+    jobruns.insert_skipped(
+        engine,
+        "fetch",
+        dt.date(2026, 11, 26),
+        "market closed: 2026-11-26 (Thursday) is not an NYSE session",
+        parameters={},
+        git_commit="abc",
+        at=t0 + dt.timedelta(hours=2),
+    )
+
+    page = write_index(engine, tmp_path / "reports").read_text()
+
+    rows = re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td><td>(\w+)</td>", page)
+    assert rows == [("2026-11-26", "fetch"), ("2026-11-25", "signal"), ("2026-11-24", "fetch")]
+    assert "3 runs: 1 failed, 1 skipped, 1 succeeded" in page
+    assert "4.2 s" in page or "4.3 s" in page
+    assert "ValueError: boom &lt;b&gt;" in page, "errors are escaped"
+    assert "market closed" in page
+    hrefs = re.findall(r'href="([^"]+)"', page)
+    assert len(hrefs) == 6 and not any(h.startswith("/") for h in hrefs)
+    assert all((tmp_path / "reports" / h).resolve().exists() for h in hrefs)
+    assert "../runs/2026/11/25/signal_2026-11-25_" in page
+
+
+# --- the review -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def month_of_runs(tmp_path):
+    stored = {"stored": 3, "trade_date": "2026-11-24"}
+    archive(tmp_path, "fetch", "2026-11-24", executed_notebook(failed=False, scraps=stored))
+    archive(
+        tmp_path, "signal", "2026-11-25", executed_notebook(failed=False, scraps={"regime": 0.4})
+    )
+    archive(tmp_path, "signal", "2026-11-25", executed_notebook(failed=True), hour=22)
+    archive(tmp_path, "fetch", "2026-12-01", executed_notebook(failed=False))  # outside
+    (tmp_path / "runs" / "2026" / "11" / "24" / "notes.ipynb").write_text("{}")  # foreign file
+    return tmp_path
+
+
+def test_runs_table_reads_statuses_and_scraps_from_the_archive(month_of_runs):
+    tmp = month_of_runs
+    window = review.review_window("2026-11-01", "2026-11-30")
+    table = review.runs_table(
+        window, runs_dir=tmp / "runs", reports_dir=tmp / "reports", link_base=tmp / "notebooks"
+    )
+
+    assert list(table[["job", "status"]].itertuples(index=False, name=None)) == [
+        ("fetch", "succeeded"),
+        ("signal", "succeeded"),
+        ("signal", "failed"),
+    ]
+    assert table["stored"].iloc[0] == 3 and table["regime"].iloc[1] == 0.4
+    assert table["error"].iloc[2] == "ValueError: boom"
+    assert table["notebook"].iloc[0].startswith("../runs/2026/11/24/fetch_2026-11-24_")
+    failed = review.failures(table)
+    assert list(failed["job"]) == ["signal"]
+    assert "ValueError: boom" in review.failures_html(table).data
+    at_a_glance = review.calendar_view(table)
+    assert list(at_a_glance.index) == [dt.date(2026, 11, 24), dt.date(2026, 11, 25)]
+    assert at_a_glance.loc[dt.date(2026, 11, 25), "signal"] == "failed"
+    counts = review.status_counts(table)
+    assert counts.loc["signal", "failed"] == 1 and counts.loc["fetch", "succeeded"] == 1
+    only_fetch = review.runs_table(window, "fetch", runs_dir=tmp / "runs", reports_dir=tmp)
+    assert list(only_fetch["job"]) == ["fetch"]
+
+
+def test_review_window_defaults_to_the_last_31_days():
+    window = review.review_window(today=dt.date(2026, 11, 30))
+    assert (window.start, window.end) == (dt.date(2026, 10, 31), dt.date(2026, 11, 30))
+    with pytest.raises(ValueError, match="before start"):
+        review.review_window("2026-11-30", "2026-11-01")
+
+
+@pytest.mark.notebook
+def test_review_notebook_tabulates_a_month(month_of_runs, database_url, engine, monkeypatch):
+    tmp = month_of_runs
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("ALLOCATOR_RUNS_DIR", str(tmp / "runs"))
+    monkeypatch.setenv("ALLOCATOR_REPORTS_DIR", str(tmp / "reports"))
+    jobruns.insert_skipped(
+        engine, "fetch", dt.date(2026, 11, 26), "market closed", parameters={}, git_commit=None
+    )
+    out = tmp / "review.ipynb"
+
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / "review.ipynb"),
+        str(out),
+        parameters={"start": "2026-11-01", "end": "2026-11-30"},
+        kernel_name="capital-allocator",
+        cwd=str(tmp),
+        progress_bar=False,
+        execution_timeout=120,
+    )
+
+    nb = sb.read_notebook(str(out))
+    assert {k: v.data for k, v in nb.scraps.items()} == {"runs": 3, "failed": 1, "succeeded": 2}
+    text = out.read_text()
+    assert "ValueError: boom" in text and "market closed" in text
