@@ -14,7 +14,7 @@ DEMO_SOURCE ?= synthetic
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test test-fast lint format lab serve crontab bench clean-notebooks \
-        run-fetch run-signal run-execute run-tune run-backtest runs clean
+        run-fetch run-signal run-execute run-backtest run-review runs clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -73,11 +73,13 @@ run-signal: $(STAMP) ## run the signal notebook (DATE=YYYY-MM-DD)
 run-execute: $(STAMP) ## run the execute notebook (DATE=YYYY-MM-DD)
 	$(ALLOCATOR) run execute $(DATE_ARG)
 
-run-tune: $(STAMP) ## run the monthly tuning notebook (DATE=YYYY-MM-DD)
-	$(ALLOCATOR) run tune $(DATE_ARG)
+START ?= 2005-01-03
+END ?=
+run-backtest: $(STAMP) ## backtest the stored history (START=YYYY-MM-DD [END=YYYY-MM-DD])
+	$(ALLOCATOR) run backtest -p start $(START) $(if $(END),-p end $(END),)
 
-run-backtest: $(STAMP) ## run the backtest notebook over the stored history
-	$(ALLOCATOR) run backtest
+run-review: $(STAMP) ## tabulate archived runs (FROM=YYYY-MM-DD TO=YYYY-MM-DD; default 30 days)
+	$(ALLOCATOR) run review $(if $(FROM),-p start $(FROM),) $(if $(TO),-p end $(TO),)
 
 bench: $(STAMP) ## benchmarks: backtest speed, runner overhead, artifact sizes
 	$(BIN)/python -m benchmarks

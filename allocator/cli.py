@@ -12,7 +12,13 @@ import sys
 from collections.abc import Sequence
 
 from allocator import __version__
-from allocator.exceptions import AllocatorError, CalendarError, ConfigValidationError, SettingsError
+from allocator.exceptions import (
+    AllocatorError,
+    CalendarError,
+    ConfigValidationError,
+    JobError,
+    SettingsError,
+)
 from allocator.settings import get_settings
 
 log = logging.getLogger("allocator")
@@ -62,11 +68,9 @@ def cmd_config_seed(args) -> int:
     with engine.begin() as conn:
         inserted, version = seed_default_config(conn)
     print(
-
-            "seeded the default trading config"
-            if inserted
-            else "a trading config exists; left it as it is"
-
+        "seeded the default trading config"
+        if inserted
+        else "a trading config exists; left it as it is"
     )
     print(format_version(version))
     return EXIT_OK
@@ -185,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings, logging.DEBUG if args.verbose else logging.INFO)
     try:
         return int(args.func(args) or 0)
-    except (SettingsError, CalendarError, ConfigValidationError) as exc:
+    except (SettingsError, CalendarError, ConfigValidationError, JobError) as exc:
         print(f"allocator: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except AllocatorError as exc:

@@ -81,6 +81,12 @@ JOBS: dict[str, JobSpec] = {
             needs_session=False,
             frequency=MANUAL,
         ),
+        JobSpec(
+            "review",
+            "tabulate the archived runs of a period for reviewers (run by hand)",
+            needs_session=False,
+            frequency=MANUAL,
+        ),
     )
 }
 

@@ -74,13 +74,13 @@ def sizes(result) -> dict[str, int]:
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--real-day", action="store_true", help="also measure the real daily job notebooks"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -196,6 +196,17 @@ def real_day(tmp: Path) -> None:
         parts = "  ".join(f"{k} {v:>7,d}" for k, v in size.items())
         print(f"  {run.job:8s} {parts}  total {sum(size.values()):>8,d}")
     print(f"  the trading day: {total:,d} bytes ({total / 1e6:.2f} MB)")
+
+    # The same fetch again (nothing new to store), through the runner and as a direct call.
+    from allocator.jobs.fetch import run_fetch
+
+    argv = ["run", "fetch", "--date", SESSION, "-p", "source", "synthetic"]
+    notebook = timed(lambda: allocator(argv), 3)
+    direct = timed(lambda: run_fetch(SESSION, source="synthetic"), 3)
+    print(
+        f"allocator run fetch: {statistics.median(notebook):.2f} s; run_fetch() in-process: "
+        f"{statistics.median(direct):.2f} s (median of 3, re-runs that store nothing new)"
+    )
 
 
 def paths_of(run):

@@ -45,6 +45,11 @@ def valid_field(field: str, low: int, high: int) -> bool:
 
 def text_for(tmp_path, **kwargs) -> str:
     kwargs.setdefault("zone", "Etc/UTC")
+    if "notebooks_dir" not in kwargs:
+        kwargs["notebooks_dir"] = tmp_path / "notebooks"
+        kwargs["notebooks_dir"].mkdir(exist_ok=True)
+        for job in ("fetch", "signal", "execute", "tune", "backtest"):
+            (kwargs["notebooks_dir"] / f"{job}.ipynb").write_text("{}")
     return crontab_text(
         settings(kwargs.pop("url", "sqlite:////opt/data/allocator.sqlite3")),
         log_dir=tmp_path / "logs",
@@ -71,6 +76,21 @@ def test_schedule_is_the_seeds_in_eastern_time(tmp_path):
     assert "cronie" in text and "Vixie-cron" in text
     assert "This machine's zone: Etc/UTC." in text
     assert "fetch 16:35 ET = 21:35 while New York is on EST, 20:35 while on EDT" in text
+
+
+def test_a_job_without_its_notebook_is_not_scheduled(tmp_path):
+    notebooks = tmp_path / "only-daily"
+    notebooks.mkdir()
+    for job in ("fetch", "signal", "execute"):
+        (notebooks / f"{job}.ipynb").write_text("{}")
+    text = text_for(tmp_path, notebooks_dir=notebooks)
+    assert [line.split(" run ")[1].split()[0] for line in cron_lines(text)[:3]] == [
+        "fetch",
+        "signal",
+        "execute",
+    ]
+    assert " run tune" not in "\n".join(cron_lines(text))
+    assert f"# {notebooks / 'tune.ipynb'} does not exist in this checkout." in text
 
 
 def test_same_zone_needs_no_conversion(tmp_path):

@@ -53,6 +53,16 @@ class FetchResult:
         return None if not dates or any(d is None for d in dates) else min(dates)
 
     @property
+    def last_bar_date_iso(self) -> str:
+        """:attr:`last_bar_date` as ISO text, empty when a symbol stored nothing (for scraps)."""
+        return self.last_bar_date.isoformat() if self.last_bar_date else ""
+
+    @property
+    def settled_pairs(self) -> list[list]:
+        """:attr:`settled` as JSON-friendly ``[ISO date, fills]`` pairs (for scraps)."""
+        return [[day.isoformat(), n] for day, n in self.settled]
+
+    @property
     def missing(self) -> list[str]:
         """Symbols without the trade date's bar after this run."""
         return [s for s, d in self.report.last_bar_dates.items() if d != self.trade_date]
