@@ -1,0 +1,159 @@
+"""The real job notebooks, executed by papermill through ``allocator run``, on both databases.
+
+Each test reads the archived notebook back with scrapbook and checks the glued results, the
+renderings, the runs index and the ``job_runs`` row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import scrapbook as sb
+import sqlalchemy as sa
+
+from allocator import calendar
+from allocator.cli import main
+from allocator.marketdata.synthetic import SyntheticSource
+from allocator.persistence.schema import job_runs, price_history, trades
+from tests.helpers import seed
+
+pytestmark = pytest.mark.notebook
+
+SYMBOLS = ("SPY", "QQQ", "DIA")
+DAY = dt.date(2026, 11, 25)
+PREVIOUS = calendar.previous_session(DAY)
+
+
+@pytest.fixture
+def job_env(tmp_path, monkeypatch, database_url, engine, fake_vendor):
+    """Database, archive folders and the fake vendor serving synthetic bars through ``DAY``."""
+    source = SyntheticSource()
+    for symbol in SYMBOLS:
+        fake_vendor.set_bars(symbol, source.fetch(symbol, dt.date(2026, 5, 1), DAY))
+    fake_vendor.visible_through = DAY
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("ALPHAVANTAGE_API_KEY", "NOTEBOOK-TEST-KEY")
+    monkeypatch.setenv("ALPHAVANTAGE_BASE_URL", fake_vendor.url)
+    monkeypatch.setenv("ALPHAVANTAGE_CALL_DELAY", "0")
+    monkeypatch.setenv("ALPHAVANTAGE_MAX_RETRIES", "0")
+    return tmp_path, engine, fake_vendor
+
+
+def archived(tmp_path: Path, job: str) -> list[Path]:
+    return sorted((tmp_path / "runs").rglob(f"{job}_*.ipynb"))
+
+
+def scraps(path: Path) -> dict:
+    return {name: scrap.data for name, scrap in sb.read_notebook(str(path)).scraps.items()}
+
+
+def rows(engine, table) -> list:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(table)))
+
+
+def test_fetch_notebook_stores_glues_archives_and_reruns(job_env, capfd):
+    tmp_path, engine, _ = job_env
+    seed(engine, DAY, PREVIOUS)  # config only
+
+    assert main(["run", "fetch", "--date", str(DAY)]) == 0
+    (first,) = archived(tmp_path, "fetch")
+    assert first.parent == tmp_path / "runs" / "2026" / "11" / "25"
+    glued = scraps(first)
+    # the vendor's compact answer: the latest 100 bars, all inside the job's window
+    assert glued["rows_inserted"] == {s: 100 for s in SYMBOLS}
+    assert glued["last_bar_date"] == "2026-11-25"
+    report = tmp_path / "reports" / "2026" / "11" / "25" / f"{first.stem}.html"
+    assert report.is_file() and report.with_suffix(".md").is_file()
+    index = (tmp_path / "reports" / "index.html").read_text()
+    assert f"2026/11/25/{first.stem}.html" in index
+    (run,) = rows(engine, job_runs)
+    assert (run.job, run.trade_date, run.status) == ("fetch", DAY, "succeeded")
+    assert Path(run.notebook_path) == first and run.finished_at is not None
+    count = len(rows(engine, price_history))
+
+    assert main(["run", "fetch", "--date", str(DAY)]) == 0  # a re-run: a second artifact
+    runs = archived(tmp_path, "fetch")
+    assert len(runs) == 2 and first in runs
+    assert scraps(runs[-1])["rows_inserted"] == {s: 0 for s in SYMBOLS}
+    assert len(rows(engine, price_history)) == count  # one set of rows
+    assert [r.status for r in rows(engine, job_runs)] == ["succeeded", "succeeded"]
+    capfd.readouterr()
+
+
+def test_fetch_notebook_vendor_error_fails_visibly_and_keeps_the_rest(job_env, capfd):
+    tmp_path, engine, vendor = job_env
+    seed(engine, DAY, PREVIOUS)
+    vendor.fail("QQQ", "error_message", times=5)
+
+    assert main(["run", "fetch", "--date", str(DAY)]) == 1
+    err = capfd.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("allocator: fetch 2026-11-25 failed") and "QQQ" in err[-1]
+    (artifact,) = archived(tmp_path, "fetch")
+    html = (tmp_path / "reports" / "2026" / "11" / "25" / f"{artifact.stem}.html").read_text()
+    assert html.index("Invalid API call") < html.index("Fetch market data")  # error on top
+    (run,) = rows(engine, job_runs)
+    assert run.status == "failed" and "QQQ" in run.error and "Invalid API call" in run.error
+    stored = {r.symbol for r in rows(engine, price_history)}
+    assert stored == {"SPY", "DIA"}  # the others' data is kept
+
+
+def test_signal_then_execute_then_fetch_notebooks(job_env, capfd):
+    tmp_path, engine, vendor = job_env
+    seed(engine, dt.date(2025, 9, 1), PREVIOUS)
+    vendor.visible_through = PREVIOUS
+
+    assert main(["run", "signal", "--date", str(DAY)]) == 0
+    signal = scraps(archived(tmp_path, "signal")[0])
+    assert signal["action"] in ("BUY", "SELL", "HOLD")
+    assert -1.0 <= signal["regime"] <= 1.0 and 0.0 <= signal["risk"] <= 100.0
+    assert isinstance(signal["signal_id"], int)
+    if signal["action"] == "BUY":
+        assert sum(signal["allocations"].values()) > 0
+
+    assert main(["run", "execute", "--date", str(DAY)]) == 0
+    executed = scraps(archived(tmp_path, "execute")[0])
+    frame = executed["trades"]
+    assert list(frame.columns) == ["symbol", "action", "quantity", "price", "amount", "status"]
+    assert executed["cash"] == pytest.approx(1000.0)  # the deposit; orders wait for the open
+    assert executed["positions"] == {}
+    assert set(frame["status"]) <= {"pending"}
+
+    vendor.visible_through = DAY
+    assert main(["run", "fetch", "--date", str(DAY)]) == 0
+    filled = rows(engine, trades)
+    assert all(t.status == "filled" for t in filled)
+    assert len(filled) == len(frame)
+    capfd.readouterr()
+
+
+def test_backtest_notebook_glues_metrics_daily_and_trades(job_env, capfd):
+    tmp_path, engine, _ = job_env
+    seed(engine, dt.date(2024, 1, 2), PREVIOUS)
+
+    code = main(["run", "backtest", "-p", "start", "2025-03-03", "-p", "end", "2025-09-30"])
+    assert code == 0, capfd.readouterr().err
+    (artifact,) = archived(tmp_path, "backtest")
+    glued = scraps(artifact)
+    metrics = glued["metrics"]
+    for key in (
+        "twr",
+        "cagr",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "total_deposits",
+        "final_value",
+        "n_trades",
+    ):
+        assert key in metrics
+    sessions = calendar.sessions_between(dt.date(2025, 3, 3), dt.date(2025, 9, 30))
+    assert metrics["total_deposits"] == 1000.0 * len(sessions)
+    daily = glued["daily"]
+    assert list(daily.columns) == ["date", "deposit", "cash", "positions_value", "total_value"]
+    assert len(daily) == len(sessions)
+    assert len(glued["trades"]) == metrics["n_trades"]
+    assert set(glued["comparison"]) == {"strategy", "all SPY", "equal weight", "cash"}
+    assert rows(engine, trades) == []  # the backtest never writes production tables
