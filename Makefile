@@ -11,6 +11,10 @@ DATE ?=
 DATE_ARG := $(if $(DATE),--date $(DATE),)
 # Offline demo data: the seeded synthetic market (no network, no API key).
 DEMO_SOURCE ?= synthetic
+# Real SPY/QQQ/DIA history beside the checkout, when present, turns on the calibration test on
+# real data (it is read in place, never copied into the repository).
+ALLOCATOR_MARKET_CSV_DIR ?= $(abspath $(wildcard ../shared/data/market))
+export ALLOCATOR_MARKET_CSV_DIR
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test test-fast lint format lab serve crontab bench clean-notebooks \
@@ -36,7 +40,8 @@ demo: $(STAMP) ## offline end-to-end run on the embedded SQLite database
 test: $(STAMP) ## lint and run the whole suite (SQLite and, when reachable, PostgreSQL)
 	$(BIN)/ruff check allocator tests benchmarks
 	$(BIN)/ruff format --check allocator tests benchmarks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m allocator.render --check notebooks/*.ipynb
+	$(BIN)/python -m pytest -n auto
 
 test-fast: $(STAMP) ## the suite without the notebook (papermill) tests
 	$(BIN)/python -m pytest -m "not notebook"
