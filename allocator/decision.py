@@ -48,7 +48,7 @@ import pandas as pd
 
 from allocator.config import TradingConfig
 from allocator.exceptions import MissingBarsError
-from allocator.features import compute_features
+from allocator.features import FEATURE_NAMES, compute_features
 from allocator.ranking import (
     TREND_CONSISTENCY_BONUS,
     combine_scores,
@@ -68,17 +68,8 @@ CONCENTRATED_WEIGHTS = (0.50, 0.30, 0.20)
 RANK_BANDS = ((0.40, 0.50), (0.30, 0.35), (0.15, 0.25))
 QUANTITY_DECIMALS = 4
 
-_ASSET_FIELDS = (
-    "close",
-    "returns_5d",
-    "returns_20d",
-    "returns_60d",
-    "volatility",
-    "sma_20",
-    "sma_50",
-    "sma20_distance",
-    "sma50_distance",
-)
+#: The features an :class:`AssetState` carries (every feature but the 1-day return), in order.
+_ASSET_FIELDS = tuple(name for name in FEATURE_NAMES if name != "returns_1d")
 
 
 @dataclass(frozen=True)

@@ -93,20 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     print("\n== 20-year metrics, same daily deposits (2005-01-03 .. 2024-12-31)")
-    table = result.comparison[
-        [
-            "twr",
-            "cagr",
-            "mwr",
-            "volatility",
-            "sharpe",
-            "sortino",
-            "max_drawdown",
-            "calmar",
-            "exposure",
-            "final_value",
-        ]
-    ]
+    table = result.comparison.drop(columns=["total_deposits", "n_trades"])
     with pd.option_context("display.float_format", "{:,.4f}".format, "display.width", 160):
         print(table.to_string())
     print(

@@ -9,6 +9,7 @@ defaults); ``overrides`` (a dict, or JSON text) changes parameters on top, for w
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from typing import Any
@@ -27,7 +28,7 @@ from allocator.backtest import (
 )
 from allocator.config import TradingConfig
 from allocator.exceptions import JobError
-from allocator.settings import Settings, get_settings
+from allocator.settings import Settings
 
 CONFIG_SOURCES = ("history", "active", "default")
 DATA_SOURCES = ("database", "csv", "synthetic")
@@ -123,15 +124,12 @@ def run_backtest_job(
     start = calendar.to_date(start, "start")
     overrides = parse_overrides(overrides)
     needs_db = data_source == "database" or config_source != "default"
-    engine = None
-    if needs_db:
-        from allocator.persistence import make_engine
-        from allocator.persistence.migrate import require_current
+    with contextlib.ExitStack() as stack:
+        engine = None
+        if needs_db:
+            from allocator.persistence.migrate import migrated_engine
 
-        settings = settings or get_settings()
-        engine = make_engine(settings.database_url)
-        require_current(engine)
-    try:
+            engine = stack.enter_context(migrated_engine(settings))
         if end is None:
             end = (
                 _latest_stored_session(engine)
@@ -144,9 +142,6 @@ def run_backtest_job(
         schedule = build_schedule(config_source, overrides, engine)
         bars = load_bars_for(schedule, start, end, data_source, engine=engine, csv_dir=csv_dir)
         return run_backtest(bars, start, end, schedule, progress=progress)
-    finally:
-        if engine is not None:
-            engine.dispose()
 
 
 def _latest_stored_session(engine) -> dt.date:

@@ -245,14 +245,9 @@ def positions_frame(result: ExecutionResult) -> pd.DataFrame:
 def run_execute(trade_date: dt.date | str, *, settings: Settings | None = None) -> ExecutionResult:
     """The execute job as the notebook calls it (settings from the environment)."""
     from allocator.marketdata import make_quote_source
-    from allocator.persistence import make_engine
-    from allocator.persistence.migrate import require_current
+    from allocator.persistence.migrate import migrated_engine
 
     settings = settings or get_settings()
     quotes = make_quote_source(settings)
-    engine = make_engine(settings.database_url)
-    try:
-        require_current(engine)
+    with migrated_engine(settings) as engine:
         return execute_trades(engine, calendar.to_date(trade_date, "trade_date"), quotes=quotes)
-    finally:
-        engine.dispose()

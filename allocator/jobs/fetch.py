@@ -128,17 +128,12 @@ def run_fetch(
     settings: Settings | None = None,
 ) -> FetchResult:
     """The fetch job as the notebook calls it: settings from the environment, then fetch."""
-    from allocator.persistence import make_engine
-    from allocator.persistence.migrate import require_current
+    from allocator.persistence.migrate import migrated_engine
 
     settings = settings or get_settings()
-    engine = make_engine(settings.database_url)
-    try:
-        require_current(engine)
+    with migrated_engine(settings) as engine:
         src = make_source(source, settings=settings, csv_dir=csv_dir)
         return fetch_bars(engine, calendar.to_date(trade_date, "trade_date"), src, symbols)
-    finally:
-        engine.dispose()
 
 
 def recent_closes(
@@ -149,17 +144,13 @@ def recent_closes(
     settings: Settings | None = None,
 ) -> pd.DataFrame:
     """Stored closes (dates × symbols) of the last ``sessions`` sessions up to ``trade_date``."""
-    from allocator.persistence import make_engine
+    from allocator.persistence.migrate import migrated_engine
     from allocator.persistence.prices import load_bars, wide
 
-    settings = settings or get_settings()
-    engine = make_engine(settings.database_url)
-    try:
+    with migrated_engine(settings) as engine:
         day = calendar.to_date(trade_date, "trade_date")
         symbols = [s.upper() for s in (symbols or default_symbols(engine))]
         first = calendar.last_n_sessions(day, sessions)[0]
         with engine.connect() as conn:
             bars = load_bars(conn, symbols, first, day)
         return wide(bars, "close", symbols)
-    finally:
-        engine.dispose()

@@ -25,7 +25,7 @@ from allocator.persistence.configs import ConfigVersion, version_for_date
 from allocator.persistence.prices import last_bar_dates, load_bars, wide
 from allocator.persistence.signals import SignalRecord, save_signal
 from allocator.risk import required_history
-from allocator.settings import Settings, get_settings
+from allocator.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -152,13 +152,7 @@ def run_signal(
     trade_date: dt.date | str, *, replace: bool = False, settings: Settings | None = None
 ) -> SignalResult:
     """The signal job as the notebook calls it (settings from the environment)."""
-    from allocator.persistence import make_engine
-    from allocator.persistence.migrate import require_current
+    from allocator.persistence.migrate import migrated_engine
 
-    settings = settings or get_settings()
-    engine = make_engine(settings.database_url)
-    try:
-        require_current(engine)
+    with migrated_engine(settings) as engine:
         return generate_signal(engine, calendar.to_date(trade_date, "trade_date"), replace=replace)
-    finally:
-        engine.dispose()

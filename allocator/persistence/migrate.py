@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from alembic import command
@@ -12,6 +15,9 @@ from alembic.script import ScriptDirectory
 
 from allocator.exceptions import DatabaseError
 from allocator.persistence.engine import connect
+
+if TYPE_CHECKING:
+    from allocator.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -52,3 +58,20 @@ def require_current(engine: sa.Engine) -> None:
     if current != head:
         state = "not initialised" if current is None else f"at revision {current}, not {head}"
         raise DatabaseError(f"the database is {state}: run `allocator db upgrade`")
+
+
+@contextlib.contextmanager
+def migrated_engine(settings: Settings | None = None) -> Iterator[sa.Engine]:
+    """An engine on ``DATABASE_URL`` that is migrated to head (else a clear error), disposed after.
+
+    The jobs' notebook entry points (``run_fetch``, ``run_signal`` …) open their database here.
+    """
+    from allocator.persistence.engine import make_engine
+    from allocator.settings import get_settings
+
+    engine = make_engine((settings or get_settings()).database_url)
+    try:
+        require_current(engine)
+        yield engine
+    finally:
+        engine.dispose()
