@@ -29,6 +29,42 @@ def step(title: str, argv: list[str]) -> None:
         raise SystemExit(code)
 
 
+def print_outcome(settings, day) -> None:
+    """What the day's jobs decided and did, read back from the database and the archive."""
+    import scrapbook as sb
+
+    from allocator.persistence import book as ledger
+    from allocator.persistence.migrate import migrated_engine
+    from allocator.persistence.signals import get_signal
+
+    with migrated_engine(settings) as engine, engine.connect() as conn:
+        signal = get_signal(conn, day)
+        trades = ledger.trades_frame(conn, day, day)
+        book = ledger.load_book(conn)
+    print(f"\n== What happened on {day}")
+    fu = signal.features_used
+    print(
+        f"signal   {signal.action} (regime {fu['regime']:+.3f}, risk {fu['risk']:.1f}): "
+        f"{fu.get('reason', '')}"
+    )
+    shown = trades[["symbol", "action", "status", "quantity", "price", "amount"]]
+    print(
+        "trades   "
+        + ("none" if shown.empty else "\n         ".join(shown.to_string(index=False).splitlines()))
+    )
+    holdings = ", ".join(f"{s} {q:g}" for s, q in sorted(book.holdings().items())) or "nothing"
+    print(f"book     cash {book.cash:,.2f}; holdings {holdings}")
+    backtests = sorted(settings.runs_dir.rglob("backtest_*.ipynb"))
+    if backtests:
+        m = sb.read_notebook(str(backtests[-1])).scraps["metrics"].data
+        print(
+            f"backtest {m['start']}..{m['end']}: TWR {m['twr']:+.2%}, CAGR {m['cagr']:+.2%}, "
+            f"Sharpe {m['sharpe']:.2f}, max drawdown {m['max_drawdown']:.2%}, "
+            f"{m['n_trades']} trades, final value {m['final_value']:,.0f} "
+            f"for {m['total_deposits']:,.0f} deposited"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m allocator.demo", description=__doc__)
     parser.add_argument("--source", default="synthetic", choices=("synthetic", "csv"))
@@ -70,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         ["run", "backtest", "-p", "start", str(start), "-p", "end", str(day)],
     )
 
+    print_outcome(settings, day)
     print("\n== Done. Where things are:")
     print(f"  database        {settings.masked_database_url}")
     print(f"  audit notebooks {settings.runs_dir}/{day:%Y/%m/%d}/")
