@@ -144,14 +144,11 @@ def format_table(result: dict[str, object], config: TradingConfig) -> str:
 
 
 def read_csv_closes(csv_dir: Path, symbols: Sequence[str]) -> pd.DataFrame:
-    """A closes frame from ``csv_dir/SYMBOL.csv`` files (columns date, ..., close, ...)."""
-    bars = {}
-    for symbol in symbols:
-        path = Path(csv_dir) / f"{symbol}.csv"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no CSV for {symbol}; --csv-dir must hold SYMBOL.csv")
-        bars[symbol] = pd.read_csv(path, usecols=["date", "close"])
-    return closes_frame(bars)
+    """A closes frame read through the project's CSV source (validated ``SYMBOL.csv`` files)."""
+    from allocator.marketdata.csvsource import CsvSource
+
+    source = CsvSource(csv_dir)
+    return closes_frame({symbol: source.load(symbol) for symbol in symbols})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

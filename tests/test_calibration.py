@@ -23,7 +23,7 @@ from allocator.calibration import (
     target_failures,
 )
 from allocator.config import TradingConfig
-from allocator.exceptions import MissingBarsError
+from allocator.exceptions import MarketDataError, MissingBarsError
 from allocator.features import closes_frame
 
 CFG = TradingConfig()
@@ -126,7 +126,7 @@ def test_main_prints_the_table(tmp_path, capsys):
     assert code == 0, out
     assert "regime bearish (< -0.3)" in out and "risk high (> 70)" in out
     assert "all calibration targets met" in out
-    with pytest.raises(FileNotFoundError, match="IWM.csv"):
+    with pytest.raises(MarketDataError, match="no file IWM.csv"):
         read_csv_closes(tmp_path, ["IWM"])
 
 
