@@ -24,9 +24,10 @@ import pandas as pd
 
 from allocator import calendar, metrics
 from allocator.config import TradingConfig
-from allocator.decision import MarketState, decide, market_states
+from allocator.decision import decide
 from allocator.exceptions import AllocatorError, MissingBarsError
 from allocator.execution import Book, Fill, Order, fill_orders_at_open, orders_from_allocations
+from allocator.market_state import MarketState, market_states
 from allocator.risk import required_history
 
 BENCHMARK_SYMBOL = "SPY"

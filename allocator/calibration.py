@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from allocator.config import TradingConfig
-from allocator.decision import compute_signal_frames
 from allocator.exceptions import MissingBarsError
 from allocator.features import closes_frame
+from allocator.market_state import compute_signal_frames
 from allocator.regime import BEARISH, BULLISH, NEUTRAL
 
 RISK_BANDS = ("low", "medium", "high")

@@ -18,20 +18,22 @@ from allocator.decision import (
     HOLD,
     RANK_BANDS,
     SELL,
-    AssetState,
-    MarketState,
-    compute_signal_frames,
     decide,
-    market_state_at,
-    market_states,
     rank_weights,
     sell_fraction,
     sell_quantity,
-    signal_state,
     split_cents,
     to_cents,
 )
 from allocator.exceptions import MissingBarsError
+from allocator.market_state import (
+    AssetState,
+    MarketState,
+    compute_signal_frames,
+    market_state_at,
+    market_states,
+    signal_state,
+)
 
 AS_OF = dt.date(2024, 3, 1)
 

@@ -16,10 +16,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 from allocator import calendar
-from allocator.decision import Decision, compute_signal_frames, decide, signal_state
+from allocator.decision import Decision, decide
 from allocator.exceptions import MissingBarsError
 from allocator.execution import ExecutionError
 from allocator.jobs.execute import settle_pending
+from allocator.market_state import compute_signal_frames, signal_state
 from allocator.persistence import book as ledger
 from allocator.persistence.configs import ConfigVersion, version_for_date
 from allocator.persistence.prices import last_bar_dates, load_bars, wide
