@@ -69,10 +69,10 @@ class ConfigSchedule:
     def configs(self, start: dt.date, end: dt.date) -> list[TradingConfig]:
         """The distinct configs that apply somewhere in [start, end]."""
         seen: list[TradingConfig] = []
-        for e in self.entries:
-            nxt = self._starts[self._starts.index(e.start_date) + 1 :]
-            if e.start_date <= end and (not nxt or nxt[0] > start) and e.config not in seen:
-                seen.append(e.config)
+        ends = [*self._starts[1:], dt.date.max]  # each entry applies until the next one starts
+        for entry, next_start in zip(self.entries, ends, strict=True):
+            if entry.start_date <= end and next_start > start and entry.config not in seen:
+                seen.append(entry.config)
         return seen
 
     @property

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 
@@ -28,20 +27,11 @@ class SecretMaskingFilter(logging.Filter):
         return True
 
 
-def secrets_of(settings: Settings) -> list[str]:
-    from sqlalchemy.engine import make_url
-
-    found = [settings.alphavantage_api_key or ""]
-    with contextlib.suppress(Exception):  # a malformed URL has no password to hide
-        found.append(make_url(settings.database_url).password or "")
-    return found
-
-
 def configure_logging(settings: Settings | None = None, level: int = logging.INFO) -> None:
     """Log to stderr (cron redirects it into the job's log file) with secrets masked."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
-    handler.addFilter(SecretMaskingFilter(secrets_of(settings) if settings else []))
+    handler.addFilter(SecretMaskingFilter(settings.secret_values() if settings else []))
     root = logging.getLogger()
     for existing in list(root.handlers):
         if getattr(existing, "_allocator", False):

@@ -334,21 +334,6 @@ def git_commit(root: Path = PROJECT_ROOT) -> str | None:
     return f"{head}-dirty" if status else head
 
 
-def secrets_of(settings: Settings) -> list[str]:
-    """The secret values an artifact must never contain (API key, database password, URL)."""
-    from sqlalchemy.engine import make_url
-
-    found = [settings.alphavantage_api_key or ""]
-    try:
-        password = make_url(settings.database_url).password
-    except Exception:  # noqa: BLE001 - a malformed URL has no password to hide
-        password = None
-    if password:
-        found += [str(password), settings.database_url]
-    # Short values would mask innocent text; nothing that short is a real secret.
-    return [s for s in found if len(s) >= 4]
-
-
 def redact_file(path: Path, secrets: Iterable[str]) -> int:
     """Replace every secret value in the text file ``path`` with ``***``; returns the count."""
     text = path.read_text(encoding="utf-8")
@@ -436,7 +421,7 @@ def run_job(
     from allocator.render import RunHeader, render_run
 
     settings = settings or get_settings()
-    secrets = secrets_of(settings)
+    secrets = settings.secret_values()
     plan = plan_run(
         job,
         date=date,

@@ -76,6 +76,20 @@ class Settings:
             )
         return self.alphavantage_api_key
 
+    def secret_values(self) -> list[str]:
+        """The values no artifact or log may contain: the API key, the database password and URL."""
+        from sqlalchemy.engine import make_url
+
+        found = [self.alphavantage_api_key or ""]
+        try:
+            password = make_url(self.database_url).password
+        except Exception:  # noqa: BLE001 - a malformed URL has no password to hide
+            password = None
+        if password:
+            found += [str(password), self.database_url]
+        # Short values would mask innocent text; nothing that short is a real secret.
+        return [value for value in found if len(value) >= 4]
+
     @property
     def masked_database_url(self) -> str:
         return mask_url(self.database_url)

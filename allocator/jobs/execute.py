@@ -21,7 +21,7 @@ from allocator import calendar
 from allocator.execution import Book, ExecutionError, fill_orders_at_open, orders_from_allocations
 from allocator.persistence import book as ledger
 from allocator.persistence.configs import version_by_id
-from allocator.persistence.prices import bars_on
+from allocator.persistence.prices import bars_on, latest_closes
 from allocator.persistence.signals import require_signal
 from allocator.settings import Settings, get_settings
 
@@ -203,24 +203,6 @@ def _result(
         },
         closes=closes,
     )
-
-
-def latest_closes(conn: sa.Connection, day: dt.date, symbols: list[str]) -> dict[str, float]:
-    """The latest close on or before ``day`` of each symbol (for unrealised P&L)."""
-    from allocator.persistence.schema import price_history as ph
-
-    out: dict[str, float] = {}
-    for symbol in symbols:
-        row = conn.execute(
-            sa.select(ph.c.close)
-            .where(ph.c.symbol == symbol)
-            .where(ph.c.date <= day)
-            .order_by(ph.c.date.desc())
-            .limit(1)
-        ).first()
-        if row:
-            out[symbol] = float(row.close)
-    return out
 
 
 def positions_frame(result: ExecutionResult) -> pd.DataFrame:

@@ -222,3 +222,19 @@ def bars_on(conn: sa.Connection, day: dt.date, symbols: Sequence[str]) -> dict[s
         .where(price_history.c.symbol.in_(list(symbols)))
     )
     return {row.symbol: dict(row._mapping) for row in conn.execute(stmt)}
+
+
+def latest_closes(conn: sa.Connection, day: dt.date, symbols: Sequence[str]) -> dict[str, float]:
+    """The latest close on or before ``day`` of each symbol (symbols without one are absent)."""
+    latest = (
+        sa.select(price_history.c.symbol, sa.func.max(price_history.c.date).label("last"))
+        .where(price_history.c.symbol.in_(list(symbols)))
+        .where(price_history.c.date <= day)
+        .group_by(price_history.c.symbol)
+        .subquery()
+    )
+    stmt = sa.select(price_history.c.symbol, price_history.c.close).join(
+        latest,
+        sa.and_(price_history.c.symbol == latest.c.symbol, price_history.c.date == latest.c.last),
+    )
+    return {symbol: float(close) for symbol, close in conn.execute(stmt)}
