@@ -35,12 +35,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv, install the package and its Jupyter kernel
 
 demo: $(STAMP) ## offline end-to-end run on the embedded SQLite database
-	@$(BIN)/python -m allocator.demo --source $(DEMO_SOURCE)
+	@$(BIN)/python -m allocator.cli.demo --source $(DEMO_SOURCE)
 
 test: $(STAMP) ## lint and run the whole suite (SQLite and, when reachable, PostgreSQL)
 	$(BIN)/ruff check allocator tests benchmarks
 	$(BIN)/ruff format --check allocator tests benchmarks
-	$(BIN)/python -m allocator.render --check notebooks/*.ipynb
+	$(BIN)/python -m allocator.notebook.render --check notebooks/*.ipynb
 	$(BIN)/python -m pytest -n auto
 
 test-fast: $(STAMP) ## the suite without the notebook (papermill) tests
@@ -52,10 +52,10 @@ lint: $(STAMP) ## ruff check
 format: $(STAMP) ## ruff format and fix, and strip notebook outputs
 	$(BIN)/ruff check --fix allocator tests benchmarks
 	$(BIN)/ruff format allocator tests benchmarks
-	$(BIN)/python -m allocator.render --strip notebooks/*.ipynb
+	$(BIN)/python -m allocator.notebook.render --strip notebooks/*.ipynb
 
 clean-notebooks: $(STAMP) ## strip outputs and execution counts from notebooks/
-	$(BIN)/python -m allocator.render --strip notebooks/*.ipynb
+	$(BIN)/python -m allocator.notebook.render --strip notebooks/*.ipynb
 
 lab: $(STAMP) ## open JupyterLab on the project's kernel
 	$(BIN)/jupyter lab --notebook-dir=. notebooks/

@@ -1,3 +1,3 @@
-from allocator.cli import main
+from allocator.cli.commands import main
 
 raise SystemExit(main())

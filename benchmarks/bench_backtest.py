@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from allocator.backtest import ConfigSchedule, history_start, run_backtest
-from allocator.config import TradingConfig
-from allocator.marketdata.csvsource import CsvSource
-from allocator.marketdata.synthetic import SyntheticSource
+from allocator.backtest.engine import ConfigSchedule, history_start, run_backtest
+from allocator.shell.marketdata.csvsource import CsvSource
+from allocator.shell.marketdata.synthetic import SyntheticSource
+from allocator.strategy.config import TradingConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SYMBOLS = ("SPY", "QQQ", "DIA")

@@ -4,9 +4,9 @@
 
 Runs, in a temporary SQLite database and archive:
 
-* a trivial job notebook (one call: ``is_session(trade_date)``) through ``allocator.runner.run_job``
+* a trivial job notebook (one call: ``is_session(trade_date)``) through ``run_job``
   (papermill execution + archive + HTML/Markdown rendering + job_runs + index), and through
-  ``allocator.runner.execute`` alone (papermill with the runner's options);
+  ``allocator.notebook.runner.execute`` alone (papermill with the runner's options);
 * the same call directly: in a fresh Python process (imports included) and in-process;
 * ``tests/notebooks/probe.ipynb`` (logging, a database write, a figure, a table), which is closer
   to a daily job's artifact, to measure bytes per run per format.
@@ -42,7 +42,7 @@ def trivial_notebook(path: Path) -> None:
     cells = [
         nbformat.v4.new_markdown_cell("# Trivial job"),
         params,
-        nbformat.v4.new_code_cell("from allocator.calendar import is_session"),
+        nbformat.v4.new_code_cell("from allocator.shell.calendar import is_session"),
         nbformat.v4.new_code_cell("is_session(trade_date)"),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
@@ -95,10 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             ALLOCATOR_RUNS_DIR=str(tmp / "runs"),
             ALLOCATOR_REPORTS_DIR=str(tmp / "reports"),
         )
-        from allocator.calendar import is_session
-        from allocator.persistence import make_engine
-        from allocator.persistence.migrate import upgrade
-        from allocator.runner import execute, run_job
+        from allocator.notebook.runner import execute, run_job
+        from allocator.shell.calendar import is_session
+        from allocator.shell.persistence import make_engine
+        from allocator.shell.persistence.migrate import upgrade
 
         upgrade(make_engine(os.environ["DATABASE_URL"]))
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                     [
                         sys.executable,
                         "-c",
-                        f"from allocator.calendar import is_session; is_session('{SESSION}')",
+                        f"from allocator.shell.calendar import is_session; is_session('{SESSION}')",
                     ],
                     check=True,
                 ),
@@ -162,10 +162,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def real_day(tmp: Path) -> None:
     """Run the real signal, execute and fetch notebooks for one session; print their bytes."""
-    from allocator import calendar
-    from allocator.cli import main as allocator
-    from allocator.persistence import make_engine
-    from allocator.persistence.jobruns import list_runs
+    from allocator.cli.commands import main as allocator
+    from allocator.shell import calendar
+    from allocator.shell.persistence import make_engine
+    from allocator.shell.persistence.jobruns import list_runs
 
     os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'day.sqlite3'}"
     history = calendar.last_n_sessions(calendar.previous_session(SESSION), 300)
@@ -210,7 +210,7 @@ def real_day(tmp: Path) -> None:
 
 
 def paths_of(run):
-    from allocator.archive import RunPaths
+    from allocator.notebook.archive import RunPaths
 
     return RunPaths(Path(run.notebook_path), Path(run.html_path), Path(run.md_path))
 

@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from allocator.persistence import make_engine
-from allocator.persistence.migrate import upgrade
+from allocator.shell.persistence import make_engine
+from allocator.shell.persistence.migrate import upgrade
 from tests.fakevendor import fake_vendor  # noqa: F401 - a fixture for every test module
 
 # The suite never reads a developer's .env: every test states the settings it needs.

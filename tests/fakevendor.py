@@ -59,7 +59,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pandas as pd
 import pytest
 
-from allocator.settings import mask_url
+from allocator.shell.settings import mask_url
 
 logger = logging.getLogger(__name__)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from allocator import calendar
 from allocator.jobs.ingest import ingest
-from allocator.marketdata.synthetic import SyntheticSource
-from allocator.persistence.configs import seed_default_config
+from allocator.shell import calendar
+from allocator.shell.marketdata.synthetic import SyntheticSource
+from allocator.shell.persistence.configs import seed_default_config
 
 
 def seed(engine, start: dt.date, end: dt.date, symbols=("SPY", "QQQ", "DIA"), source=None) -> None:

@@ -27,9 +27,9 @@ from allocator.exceptions import (
     TransientVendorError,
     VendorError,
 )
-from allocator.marketdata import MarketDataSource, make_source
-from allocator.marketdata.alphavantage import AlphaVantageSource, classify_notice
-from allocator.settings import get_settings
+from allocator.shell.marketdata import MarketDataSource, make_source
+from allocator.shell.marketdata.alphavantage import AlphaVantageSource, classify_notice
+from allocator.shell.settings import get_settings
 from tests import fakevendor
 from tests.fakevendor import FAILURE_KINDS, FakeAlphaVantage
 
@@ -152,7 +152,7 @@ def test_start_after_end_is_refused_before_calling(vendor, clock):
 
 def test_compact_returns_the_latest_100_bars_and_warns_about_older_dates(vendor, clock, caplog):
     vendor.set_bars(SYMBOL, make_bars(150))
-    caplog.set_level(logging.WARNING, logger="allocator.marketdata.alphavantage")
+    caplog.set_level(logging.WARNING, logger="allocator.shell.marketdata.alphavantage")
     bars = source_for(vendor, clock).fetch(SYMBOL, START, END)
     assert len(bars) == 100
     assert bars["date"].iloc[-1] == make_bars(150)["date"].iloc[-1]
@@ -347,7 +347,7 @@ def test_permanent_failures_are_not_retried(vendor, clock, kind):
 def test_exhausted_retries_reraise_the_last_error(vendor, clock, caplog):
     vendor.fail(SYMBOL, "http_500", times=2)
     vendor.fail(SYMBOL, "http_503", times=10)
-    caplog.set_level(logging.WARNING, logger="allocator.marketdata.alphavantage")
+    caplog.set_level(logging.WARNING, logger="allocator.shell.marketdata.alphavantage")
     with pytest.raises(TransientVendorError, match="HTTP 503"):
         source_for(vendor, clock, max_retries=3, backoff=0.5).fetch(SYMBOL, START, END)
     assert len(vendor.requests) == 4

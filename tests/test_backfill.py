@@ -3,12 +3,12 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from allocator.calendar import EASTERN
-from allocator.cli import main
+from allocator.cli.commands import main
 from allocator.exceptions import CalendarError
 from allocator.jobs.backfill import latest_complete_session, resolve_range
-from allocator.persistence import make_engine
-from allocator.persistence.schema import price_history
+from allocator.shell.calendar import EASTERN
+from allocator.shell.persistence import make_engine
+from allocator.shell.persistence.schema import price_history
 
 D = dt.date
 

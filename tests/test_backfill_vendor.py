@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from allocator import calendar
-from allocator.cli import main
-from allocator.persistence.schema import price_history
+from allocator.cli.commands import main
+from allocator.shell import calendar
+from allocator.shell.persistence.schema import price_history
 from tests.fakevendor import FAILURE_KINDS, FakeAlphaVantage
 
 KEY = "BACKFILLKEY2468"

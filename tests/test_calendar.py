@@ -3,8 +3,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from allocator import calendar
 from allocator.exceptions import CalendarError
+from allocator.shell import calendar
 
 D = dt.date
 

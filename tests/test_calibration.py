@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from allocator.calibration import (
+from allocator.exceptions import MarketDataError, MissingBarsError
+from allocator.strategy.calibration import (
     TARGETS,
     distributions,
     main,
@@ -22,9 +23,8 @@ from allocator.calibration import (
     signal_series,
     target_failures,
 )
-from allocator.config import TradingConfig
-from allocator.exceptions import MarketDataError, MissingBarsError
-from allocator.features import closes_frame
+from allocator.strategy.config import TradingConfig
+from allocator.strategy.features import closes_frame
 
 CFG = TradingConfig()
 # phase: (mean daily log return of the market, its daily volatility)
@@ -76,7 +76,7 @@ def test_regimes_and_risk_follow_phases(seed):
 
 
 def test_project_synthetic_market_meets_targets():
-    from allocator.marketdata.synthetic import SyntheticSource
+    from allocator.shell.marketdata.synthetic import SyntheticSource
 
     source = SyntheticSource()
     start, end = dt.date(2004, 1, 2), dt.date(2024, 12, 31)

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from allocator.config import PARAMETER_NAMES, TradingConfig
 from allocator.exceptions import ConfigValidationError
+from allocator.strategy.config import PARAMETER_NAMES, TradingConfig
 
 
 def test_defaults_are_the_seed_table():

@@ -2,10 +2,9 @@ import datetime as dt
 
 import pytest
 
-from allocator.cli import main
-from allocator.config import TradingConfig
+from allocator.cli.commands import main
 from allocator.exceptions import ConfigNotFoundError, ConfigValidationError
-from allocator.persistence.configs import (
+from allocator.shell.persistence.configs import (
     SEED_START_DATE,
     active_version,
     all_versions,
@@ -13,6 +12,7 @@ from allocator.persistence.configs import (
     seed_default_config,
     version_for_date,
 )
+from allocator.strategy.config import TradingConfig
 
 D = dt.date
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from allocator.cli import main
-from allocator.crontab import crontab_text, logrotate_text
+from allocator.cli.commands import main
 from allocator.exceptions import JobError
-from allocator.settings import get_settings
+from allocator.notebook.crontab import crontab_text, logrotate_text
+from allocator.shell.settings import get_settings
 
 ROOT = Path("/opt/capital allocator")  # a space, to prove the paths are quoted
 COMMAND = "/opt/venv/bin/python -m allocator"

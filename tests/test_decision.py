@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocator.config import TradingConfig
-from allocator.decision import (
+from allocator.exceptions import MissingBarsError
+from allocator.strategy.config import TradingConfig
+from allocator.strategy.decision import (
     BUY,
     HOLD,
     RANK_BANDS,
@@ -25,8 +26,7 @@ from allocator.decision import (
     split_cents,
     to_cents,
 )
-from allocator.exceptions import MissingBarsError
-from allocator.market_state import (
+from allocator.strategy.market_state import (
     AssetState,
     MarketState,
     compute_signal_frames,

@@ -5,14 +5,14 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from allocator.execution import ExecutionError
 from allocator.jobs.execute import execute_trades
 from allocator.jobs.fetch import fetch_bars
-from allocator.marketdata.synthetic import SyntheticSource
-from allocator.persistence import book as ledger
-from allocator.persistence.prices import bars_on
-from allocator.persistence.schema import cash_ledger, trades, valuations
-from allocator.persistence.signals import SignalError, save_signal
+from allocator.portfolio.fills import ExecutionError
+from allocator.shell.marketdata.synthetic import SyntheticSource
+from allocator.shell.persistence import ledger
+from allocator.shell.persistence.prices import bars_on
+from allocator.shell.persistence.schema import cash_ledger, trades, valuations
+from allocator.shell.persistence.signals import SignalError, save_signal
 from tests.helpers import seed
 
 D = dt.date(2025, 3, 3)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from allocator.execution import (
+from allocator.portfolio.fills import (
     Book,
     ExecutionError,
     Order,

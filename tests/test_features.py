@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocator.features import (
+from allocator.strategy.features import (
     FEATURE_NAMES,
     MIN_FEATURE_HISTORY,
     check_closes,

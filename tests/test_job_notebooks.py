@@ -13,10 +13,10 @@ import pytest
 import scrapbook as sb
 import sqlalchemy as sa
 
-from allocator import calendar
-from allocator.cli import main
-from allocator.marketdata.synthetic import SyntheticSource
-from allocator.persistence.schema import job_runs, price_history, trades
+from allocator.cli.commands import main
+from allocator.shell import calendar
+from allocator.shell.marketdata.synthetic import SyntheticSource
+from allocator.shell.persistence.schema import job_runs, price_history, trades
 from tests.helpers import seed
 
 pytestmark = pytest.mark.notebook

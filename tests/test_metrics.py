@@ -1,4 +1,4 @@
-"""Tests of allocator.metrics: values worked by hand, agreement with empyrical, and properties."""
+"""Tests of the metrics: values worked by hand, agreement with empyrical, and properties."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocator import metrics as m
+from allocator.portfolio import metrics as m
 
 SESSIONS = [dt.date(2024, 1, 2), dt.date(2024, 1, 3), dt.date(2024, 1, 4)]
 

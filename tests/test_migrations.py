@@ -5,17 +5,17 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from allocator.config import TradingConfig
 from allocator.exceptions import DatabaseError
-from allocator.persistence import make_engine
-from allocator.persistence.migrate import (
+from allocator.shell.persistence import make_engine
+from allocator.shell.persistence.migrate import (
     current_revision,
     downgrade,
     head_revision,
     require_current,
     upgrade,
 )
-from allocator.persistence.schema import metadata, trading_config
+from allocator.shell.persistence.schema import metadata, trading_config
+from allocator.strategy.config import TradingConfig
 
 
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection")

@@ -1,6 +1,6 @@
 """Committed notebooks are clean, valid, parameterized the way the runner expects, and thin.
 
-``make clean-notebooks`` (``python -m allocator.render notebooks/*.ipynb``) fixes the first
+``make clean-notebooks`` (``python -m allocator.notebook.render notebooks/*.ipynb``) fixes the first
 family of failures.
 """
 
@@ -13,8 +13,8 @@ import nbformat
 import papermill
 import pytest
 
-from allocator.jobspec import JOBS
-from allocator.runner import TRADE_DATE
+from allocator.notebook.jobspec import JOBS
+from allocator.notebook.runner import TRADE_DATE
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = sorted((ROOT / "notebooks").glob("*.ipynb"))

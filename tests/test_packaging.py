@@ -84,7 +84,7 @@ def test_layout_exists():
 
 
 def test_migrations_ship_with_the_package():
-    from allocator.persistence.migrate import MIGRATIONS_DIR
+    from allocator.shell.persistence.migrate import MIGRATIONS_DIR
 
     assert (MIGRATIONS_DIR / "env.py").exists()
     assert list((MIGRATIONS_DIR / "versions").glob("0001_*.py"))

@@ -4,14 +4,14 @@ import datetime as dt
 
 import pytest
 
-from allocator import calendar
 from allocator.jobs.backtest import run_backtest_job
 from allocator.jobs.execute import execute_trades
 from allocator.jobs.fetch import fetch_bars
 from allocator.jobs.signal import generate_signal
-from allocator.marketdata.synthetic import SyntheticSource
-from allocator.persistence import book as ledger
-from allocator.settings import get_settings
+from allocator.shell import calendar
+from allocator.shell.marketdata.synthetic import SyntheticSource
+from allocator.shell.persistence import ledger
+from allocator.shell.settings import get_settings
 from tests.helpers import seed
 
 # 60 sessions of the synthetic market with bullish, neutral and bearish stretches.
@@ -19,8 +19,8 @@ START, END = dt.date(2024, 6, 24), dt.date(2024, 9, 17)
 
 
 def test_daily_jobs_and_backtest_produce_identical_trades(database_url, monkeypatch):
-    from allocator.persistence import make_engine
-    from allocator.persistence.migrate import upgrade
+    from allocator.shell.persistence import make_engine
+    from allocator.shell.persistence.migrate import upgrade
 
     engine = make_engine(database_url)
     upgrade(engine)

@@ -7,10 +7,16 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from allocator import calendar
-from allocator.marketdata.synthetic import SyntheticSource
-from allocator.persistence.prices import bar_counts, last_bar_dates, load_bars, upsert_bars, wide
-from allocator.persistence.schema import price_history
+from allocator.shell import calendar
+from allocator.shell.marketdata.synthetic import SyntheticSource
+from allocator.shell.persistence.prices import (
+    bar_counts,
+    last_bar_dates,
+    load_bars,
+    upsert_bars,
+    wide,
+)
+from allocator.shell.persistence.schema import price_history
 
 START, END = dt.date(2025, 1, 2), dt.date(2025, 3, 31)
 

@@ -11,15 +11,15 @@ import math
 
 import sqlalchemy as sa
 
-from allocator import calendar
 from allocator.jobs.execute import run_execute
 from allocator.jobs.fetch import run_fetch
 from allocator.jobs.signal import run_signal
-from allocator.marketdata.synthetic import SyntheticSource
-from allocator.persistence import make_engine
-from allocator.persistence.migrate import upgrade
-from allocator.persistence.schema import daily_signals, trades
-from allocator.settings import get_settings
+from allocator.shell import calendar
+from allocator.shell.marketdata.synthetic import SyntheticSource
+from allocator.shell.persistence import make_engine
+from allocator.shell.persistence.migrate import upgrade
+from allocator.shell.persistence.schema import daily_signals, trades
+from allocator.shell.settings import get_settings
 from tests.helpers import seed
 
 SYMBOLS = ("SPY", "QQQ", "DIA")

@@ -19,12 +19,12 @@ import sqlalchemy as sa
 from allocator.exceptions import MalformedResponseError, SettingsError, VendorError
 from allocator.jobs.execute import execute_trades
 from allocator.jobs.fetch import fetch_bars
-from allocator.marketdata import make_quote_source
-from allocator.marketdata.alphavantage import AlphaVantageQuotes, Quote, parse_global_quote
-from allocator.marketdata.synthetic import SyntheticSource
-from allocator.persistence.schema import trades
-from allocator.persistence.signals import save_signal
-from allocator.settings import Settings, get_settings
+from allocator.shell.marketdata import make_quote_source
+from allocator.shell.marketdata.alphavantage import AlphaVantageQuotes, Quote, parse_global_quote
+from allocator.shell.marketdata.synthetic import SyntheticSource
+from allocator.shell.persistence.schema import trades
+from allocator.shell.persistence.signals import save_signal
+from allocator.shell.settings import Settings, get_settings
 from tests.fakevendor import FAILURE_KINDS, FakeAlphaVantage
 from tests.helpers import seed
 
@@ -118,7 +118,7 @@ def test_the_fake_serves_the_vendors_quote_shape(vendor):
 
 
 def test_before_the_open_the_previous_sessions_quote_gives_no_open(vendor, caplog):
-    caplog.set_level(logging.WARNING, logger="allocator.marketdata.alphavantage")
+    caplog.set_level(logging.WARNING, logger="allocator.shell.marketdata.alphavantage")
     assert quotes_for(vendor).official_opens(["SPY", "QQQ"], DAY) == {}
     assert "SPY: Alpha Vantage quotes 2024-03-04, not 2024-03-05 (no open yet)" in caplog.text
 
@@ -148,7 +148,7 @@ def test_a_quote_of_a_later_day_is_not_the_open_of_an_earlier_one(vendor):
 
 @pytest.mark.parametrize("kind", sorted(FAILURE_KINDS))
 def test_a_vendor_failure_leaves_that_symbol_out_and_the_others_in(vendor, kind, caplog):
-    caplog.set_level(logging.WARNING, logger="allocator.marketdata.alphavantage")
+    caplog.set_level(logging.WARNING, logger="allocator.shell.marketdata.alphavantage")
     vendor.live_open[("SPY", DAY)] = 512.0
     vendor.live_open[("QQQ", DAY)] = 440.0
     vendor.fail("SPY", kind, times=2)

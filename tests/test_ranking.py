@@ -6,9 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from allocator.config import TradingConfig
-from allocator.features import FEATURE_NAMES
-from allocator.ranking import asset_scores, rank_symbols, score_components, trend_consistent
+from allocator.strategy.config import TradingConfig
+from allocator.strategy.features import FEATURE_NAMES
+from allocator.strategy.ranking import (
+    asset_scores,
+    rank_symbols,
+    score_components,
+    trend_consistent,
+)
 
 UP = {
     "returns_5d": 0.02,

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocator.config import TradingConfig
-from allocator.features import FEATURE_NAMES, compute_features
-from allocator.regime import (
+from allocator.strategy.config import TradingConfig
+from allocator.strategy.features import FEATURE_NAMES, compute_features
+from allocator.strategy.regime import (
     BEARISH,
     BULLISH,
     NEUTRAL,
@@ -20,7 +20,7 @@ from allocator.regime import (
     sma_horizon,
     trend_components,
 )
-from allocator.risk import (
+from allocator.strategy.risk import (
     mean_pairwise_correlation,
     percentile_window,
     required_history,

@@ -12,10 +12,10 @@ import papermill
 import pytest
 import scrapbook as sb
 
-from allocator import render, review
-from allocator.archive import RunPaths, reserve_run_paths
-from allocator.persistence import jobruns
-from allocator.reports_index import write_index
+from allocator.notebook import render, review
+from allocator.notebook.archive import RunPaths, reserve_run_paths
+from allocator.notebook.index import write_index
+from allocator.shell.persistence import jobruns
 
 ROOT = Path(__file__).resolve().parents[1]
 # A 1x1 PNG: enough for the exporters to treat it as a figure.

@@ -18,14 +18,14 @@ import pytest
 import scrapbook as sb
 import sqlalchemy as sa
 
-from allocator import runner
-from allocator.archive import parse_run_name, reserve_run_paths, utc_stamp
-from allocator.calendar import EASTERN
-from allocator.cli import main
+from allocator.cli.commands import main
 from allocator.exceptions import JobError, SettingsError
-from allocator.jobspec import JOBS, get_job, skip_reason
-from allocator.persistence.jobruns import list_runs
-from allocator.persistence.schema import job_runs, price_history
+from allocator.notebook import runner
+from allocator.notebook.archive import parse_run_name, reserve_run_paths, utc_stamp
+from allocator.notebook.jobspec import JOBS, get_job, skip_reason
+from allocator.shell.calendar import EASTERN
+from allocator.shell.persistence.jobruns import list_runs
+from allocator.shell.persistence.schema import job_runs, price_history
 
 TEST_NOTEBOOKS = Path(__file__).parent / "notebooks"
 SESSION = "2026-11-25"  # a Wednesday session

@@ -19,9 +19,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from allocator.cli import main
-from allocator.marketdata.synthetic import SyntheticSource
-from allocator.persistence.schema import job_runs
+from allocator.cli.commands import main
+from allocator.shell.marketdata.synthetic import SyntheticSource
+from allocator.shell.persistence.schema import job_runs
 from tests.helpers import seed
 
 ROOT = Path(__file__).resolve().parents[1]

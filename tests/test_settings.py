@@ -2,10 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from allocator.cli import main
+from allocator.cli.commands import main
 from allocator.exceptions import SettingsError
-from allocator.logs import SecretMaskingFilter
-from allocator.settings import PROJECT_ROOT, get_settings, mask_url
+from allocator.shell.logs import SecretMaskingFilter
+from allocator.shell.settings import PROJECT_ROOT, get_settings, mask_url
 
 
 def test_defaults_point_into_the_checkout():

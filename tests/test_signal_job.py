@@ -8,14 +8,14 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from allocator import calendar
-from allocator.config import TradingConfig
 from allocator.exceptions import MissingBarsError
 from allocator.jobs.execute import execute_trades
 from allocator.jobs.signal import generate_signal
-from allocator.persistence.configs import open_version
-from allocator.persistence.schema import daily_signals, price_history
-from allocator.persistence.signals import SignalError
+from allocator.shell import calendar
+from allocator.shell.persistence.configs import open_version
+from allocator.shell.persistence.schema import daily_signals, price_history
+from allocator.shell.persistence.signals import SignalError
+from allocator.strategy.config import TradingConfig
 from tests.helpers import seed
 
 D = dt.date(2024, 7, 1)
@@ -126,8 +126,8 @@ def test_a_config_version_starting_after_the_trade_date_does_not_apply(ready):
 def test_bearish_day_sells_the_holdings(ready):
     # August to October 2024 holds runs of bearish sessions in the synthetic market
     seed(ready, dt.date(2024, 8, 1), dt.date(2024, 10, 31))
-    from allocator.calibration import signal_series
-    from allocator.persistence.prices import load_bars, wide
+    from allocator.shell.persistence.prices import load_bars, wide
+    from allocator.strategy.calibration import signal_series
 
     with ready.connect() as conn:
         closes = wide(load_bars(conn, ["SPY", "QQQ", "DIA"]), "close", ["SPY", "QQQ", "DIA"])
@@ -135,7 +135,7 @@ def test_bearish_day_sells_the_holdings(ready):
     bearish = [d for d, label in series["regime_label"].items() if label == "bearish"]
     day = pd.Timestamp(bearish[0]).date()
     buy_day = calendar.previous_session(day)
-    from allocator.persistence.signals import save_signal
+    from allocator.shell.persistence.signals import save_signal
 
     with ready.begin() as conn:  # something must be held: a BUY the day before
         save_signal(

@@ -3,12 +3,12 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from allocator import calendar
 from allocator.exceptions import MalformedResponseError, MarketDataError, SettingsError
-from allocator.marketdata import MarketDataSource, make_source
-from allocator.marketdata.base import validate_bars
-from allocator.marketdata.csvsource import CsvSource
-from allocator.marketdata.synthetic import SyntheticSource
+from allocator.shell import calendar
+from allocator.shell.marketdata import MarketDataSource, make_source
+from allocator.shell.marketdata.base import validate_bars
+from allocator.shell.marketdata.csvsource import CsvSource
+from allocator.shell.marketdata.synthetic import SyntheticSource
 
 D = dt.date
 

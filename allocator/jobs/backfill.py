@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from allocator import calendar
-from allocator.config import DEFAULT_ASSETS
 from allocator.exceptions import CalendarError, ConfigNotFoundError
 from allocator.jobs.ingest import IngestReport, ingest
-from allocator.marketdata.base import MarketDataSource
-from allocator.persistence.configs import active_version
+from allocator.shell import calendar
+from allocator.shell.marketdata.base import MarketDataSource
+from allocator.shell.persistence.configs import active_version
+from allocator.strategy.config import DEFAULT_ASSETS
 
 #: The bar of a session is complete after the close (16:00 ET); fetch runs at 16:35.
 CLOSE_TIME = dt.time(16, 0)

@@ -1,4 +1,4 @@
-"""The backtest job: load bars and configs, then :func:`allocator.backtest.run_backtest`.
+"""The backtest job: load bars and configs, then :func:`allocator.backtest.engine.run_backtest`.
 
 Data sources: ``database`` (``price_history``, the default), or any market data source read
 straight into memory (``csv`` with ``csv_dir``, ``synthetic``) without touching the database.
@@ -16,8 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from allocator import calendar
-from allocator.backtest import (
+from allocator.backtest.engine import (
     BENCHMARK_SYMBOL,
     BacktestError,
     BacktestResult,
@@ -26,9 +25,10 @@ from allocator.backtest import (
     history_start,
     run_backtest,
 )
-from allocator.config import TradingConfig
 from allocator.exceptions import JobError
-from allocator.settings import Settings
+from allocator.shell import calendar
+from allocator.shell.settings import Settings
+from allocator.strategy.config import TradingConfig
 
 CONFIG_SOURCES = ("history", "active", "default")
 DATA_SOURCES = ("database", "csv", "synthetic")
@@ -58,7 +58,7 @@ def build_schedule(config_source: str, overrides: dict[str, Any], engine=None) -
         return ConfigSchedule.constant(
             TradingConfig().with_changes(**overrides), "seed defaults" + suffix
         )
-    from allocator.persistence.configs import active_version, all_versions
+    from allocator.shell.persistence.configs import active_version, all_versions
 
     with engine.connect() as conn:
         if config_source == "active":
@@ -89,14 +89,14 @@ def load_bars_for(
     )
     first = history_start(start, schedule)
     if data_source == "database":
-        from allocator.persistence.prices import load_bars
+        from allocator.shell.persistence.prices import load_bars
 
         with engine.connect() as conn:
             return load_bars(conn, symbols, first, end)
     if data_source not in DATA_SOURCES:
         raise JobError(f"data_source {data_source!r}: use one of {', '.join(DATA_SOURCES)}")
     from allocator.exceptions import MarketDataError
-    from allocator.marketdata import make_source
+    from allocator.shell.marketdata import make_source
 
     source = make_source(data_source, csv_dir=csv_dir)
     frames = []
@@ -127,7 +127,7 @@ def run_backtest_job(
     with contextlib.ExitStack() as stack:
         engine = None
         if needs_db:
-            from allocator.persistence.migrate import migrated_engine
+            from allocator.shell.persistence.migrate import migrated_engine
 
             engine = stack.enter_context(migrated_engine(settings))
         if end is None:
@@ -147,7 +147,7 @@ def run_backtest_job(
 def _latest_stored_session(engine) -> dt.date:
     import sqlalchemy as sa
 
-    from allocator.persistence.schema import price_history
+    from allocator.shell.persistence.schema import price_history
 
     with engine.connect() as conn:
         last = conn.execute(sa.select(sa.func.max(price_history.c.date))).scalar_one()

@@ -17,13 +17,18 @@ from typing import Protocol
 import pandas as pd
 import sqlalchemy as sa
 
-from allocator import calendar
-from allocator.execution import Book, ExecutionError, fill_orders_at_open, orders_from_allocations
-from allocator.persistence import book as ledger
-from allocator.persistence.configs import version_by_id
-from allocator.persistence.prices import bars_on, latest_closes
-from allocator.persistence.signals import require_signal
-from allocator.settings import Settings, get_settings
+from allocator.portfolio.fills import (
+    Book,
+    ExecutionError,
+    fill_orders_at_open,
+    orders_from_allocations,
+)
+from allocator.shell import calendar
+from allocator.shell.persistence import ledger
+from allocator.shell.persistence.configs import version_by_id
+from allocator.shell.persistence.prices import bars_on, latest_closes
+from allocator.shell.persistence.signals import require_signal
+from allocator.shell.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -226,8 +231,8 @@ def positions_frame(result: ExecutionResult) -> pd.DataFrame:
 
 def run_execute(trade_date: dt.date | str, *, settings: Settings | None = None) -> ExecutionResult:
     """The execute job as the notebook calls it (settings from the environment)."""
-    from allocator.marketdata import make_quote_source
-    from allocator.persistence.migrate import migrated_engine
+    from allocator.shell.marketdata import make_quote_source
+    from allocator.shell.persistence.migrate import migrated_engine
 
     settings = settings or get_settings()
     quotes = make_quote_source(settings)

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 import sqlalchemy as sa
 
-from allocator import calendar
 from allocator.exceptions import MarketDataError, MissingBarsError
 from allocator.jobs.backfill import default_symbols, latest_complete_session
 from allocator.jobs.execute import mark_to_market, settle_pending
 from allocator.jobs.ingest import IngestReport, ingest
-from allocator.marketdata import make_source
-from allocator.marketdata.base import MarketDataSource
-from allocator.settings import Settings, get_settings
+from allocator.shell import calendar
+from allocator.shell.marketdata import make_source
+from allocator.shell.marketdata.base import MarketDataSource
+from allocator.shell.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def run_fetch(
     settings: Settings | None = None,
 ) -> FetchResult:
     """The fetch job as the notebook calls it: settings from the environment, then fetch."""
-    from allocator.persistence.migrate import migrated_engine
+    from allocator.shell.persistence.migrate import migrated_engine
 
     settings = settings or get_settings()
     with migrated_engine(settings) as engine:
@@ -144,8 +144,8 @@ def recent_closes(
     settings: Settings | None = None,
 ) -> pd.DataFrame:
     """Stored closes (dates × symbols) of the last ``sessions`` sessions up to ``trade_date``."""
-    from allocator.persistence.migrate import migrated_engine
-    from allocator.persistence.prices import load_bars, wide
+    from allocator.shell.persistence.migrate import migrated_engine
+    from allocator.shell.persistence.prices import load_bars, wide
 
     with migrated_engine(settings) as engine:
         day = calendar.to_date(trade_date, "trade_date")

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 import sqlalchemy as sa
 
-from allocator import calendar
 from allocator.exceptions import AllocatorError, MarketDataError
-from allocator.marketdata.base import MarketDataSource
-from allocator.persistence.prices import UpsertResult, upsert_bars
+from allocator.shell import calendar
+from allocator.shell.marketdata.base import MarketDataSource
+from allocator.shell.persistence.prices import UpsertResult, upsert_bars
 
 log = logging.getLogger(__name__)
 

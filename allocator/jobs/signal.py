@@ -15,18 +15,18 @@ from dataclasses import dataclass
 import pandas as pd
 import sqlalchemy as sa
 
-from allocator import calendar
-from allocator.decision import Decision, decide
 from allocator.exceptions import MissingBarsError
-from allocator.execution import ExecutionError
 from allocator.jobs.execute import settle_pending
-from allocator.market_state import compute_signal_frames, signal_state
-from allocator.persistence import book as ledger
-from allocator.persistence.configs import ConfigVersion, version_for_date
-from allocator.persistence.prices import last_bar_dates, load_bars, wide
-from allocator.persistence.signals import SignalRecord, save_signal
-from allocator.risk import required_history
-from allocator.settings import Settings
+from allocator.portfolio.fills import ExecutionError
+from allocator.shell import calendar
+from allocator.shell.persistence import ledger
+from allocator.shell.persistence.configs import ConfigVersion, version_for_date
+from allocator.shell.persistence.prices import last_bar_dates, load_bars, wide
+from allocator.shell.persistence.signals import SignalRecord, save_signal
+from allocator.shell.settings import Settings
+from allocator.strategy.decision import Decision, decide
+from allocator.strategy.market_state import compute_signal_frames, signal_state
+from allocator.strategy.risk import required_history
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def run_signal(
     trade_date: dt.date | str, *, replace: bool = False, settings: Settings | None = None
 ) -> SignalResult:
     """The signal job as the notebook calls it (settings from the environment)."""
-    from allocator.persistence.migrate import migrated_engine
+    from allocator.shell.persistence.migrate import migrated_engine
 
     with migrated_engine(settings) as engine:
         return generate_signal(engine, calendar.to_date(trade_date, "trade_date"), replace=replace)

@@ -1,0 +1,236 @@
+"""The production cron schedule (and logrotate snippet) for this checkout, as text to install.
+
+The schedule is the seed's, with three corrections: the monthly job runs on every weekday and
+decides "first session of the month" itself (cron ORs day-of-month with day-of-week, so the seed's
+``30 9 1-3 * 1-5`` fires on every weekday anyway); ``%`` is escaped (cron turns a bare ``%`` into a
+newline, which would break the seed's ``$(date +%Y%m%d)`` backup line); and the API-server
+watchdog line is left out (see :data:`WATCHDOG_NOTE`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shlex
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import make_url
+
+from allocator.exceptions import JobError
+from allocator.notebook.jobspec import JobSpec, scheduled_jobs
+from allocator.shell.settings import PROJECT_ROOT, Settings, mask_url
+
+CRON_TZ = "America/New_York"
+BACKUP_CRON = "0 18 * * *"
+LOGROTATE_TEMPLATE = "capital-allocator.logrotate"
+_ADDRESS = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+$")
+
+WATCHDOG_NOTE = """\
+# No API-server watchdog line. The seed's
+#   */5 * * * * pgrep -f "uvicorn main:app" || cd /path && uvicorn main:app ... &
+# parses as (pgrep || cd) && uvicorn &: when a server is running, pgrep succeeds and another
+# uvicorn is started anyway (from the wrong folder), every five minutes; and pgrep -f also
+# matches the cron shell's own command line. Besides, this project has no API server: if one is
+# added, run it under systemd (Restart=on-failure), not from cron."""
+
+
+def machine_timezone() -> str:
+    """The zone cron uses on this machine: ``$TZ``, else /etc/localtime's target, else its name."""
+    if os.environ.get("TZ"):
+        return os.environ["TZ"].lstrip(":")
+    localtime = Path("/etc/localtime")
+    if localtime.is_symlink():
+        target = str(localtime.resolve())
+        if "zoneinfo/" in target:
+            return target.split("zoneinfo/", 1)[1]
+    timezone_file = Path("/etc/timezone")
+    if timezone_file.is_file():
+        name = timezone_file.read_text().strip()
+        if name:
+            return name
+    return time.tzname[0]
+
+
+def _same_clock(zone: str) -> bool:
+    """True when ``zone`` shows the same wall-clock time as New York all year."""
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    ny = ZoneInfo(CRON_TZ)
+    year = dt.date.today().year
+    probes = [dt.datetime(year, month, 15, 12, tzinfo=ny) for month in (1, 7)]
+    return all(p.astimezone(tz).replace(tzinfo=None) == p.replace(tzinfo=None) for p in probes)
+
+
+def _clock(cron: str) -> str:
+    minute, hour = (int(f) for f in cron.split()[:2])
+    return f"{hour:02d}:{minute:02d}"
+
+
+def converted_times(cron: str, zone: str) -> str | None:
+    """An ET cron time on ``zone``'s clock in winter and in summer (None: unknown zone)."""
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    minute, hour = (int(f) for f in cron.split()[:2])
+    year = dt.date.today().year
+    ny = ZoneInfo(CRON_TZ)
+    winter = dt.datetime(year, 1, 15, hour, minute, tzinfo=ny).astimezone(tz)
+    summer = dt.datetime(year, 7, 15, hour, minute, tzinfo=ny).astimezone(tz)
+    return f"{winter:%H:%M} while New York is on EST, {summer:%H:%M} while on EDT"
+
+
+def allocator_command() -> str:
+    """How cron starts ``allocator``: this interpreter (the venv's) with ``-m allocator``."""
+    python = Path(sys.executable)
+    if not python.is_absolute() or not python.exists():
+        python = PROJECT_ROOT / ".venv" / "bin" / "python"
+    return f"{shlex.quote(str(python))} -m allocator"
+
+
+def check_address(address: str) -> str:
+    if not _ADDRESS.match(address):
+        raise JobError(f"--mail {address!r} is not an e-mail address like ops@example.com")
+    return address
+
+
+def job_line(spec: JobSpec, *, root: Path, command: str, log_dir: Path, mail: str | None) -> str:
+    """One crontab line: cd into the checkout, run the job, append to its log, mail on failure."""
+    log = shlex.quote(str(log_dir / spec.log_name))
+    line = f"{spec.cron} cd {shlex.quote(str(root))} && {command} run {spec.name} >> {log} 2>&1"
+    if mail:
+        subject = shlex.quote(f"Capital Allocator: {spec.name} failed")
+        body = shlex.quote(f"allocator run {spec.name} failed; see {log_dir / spec.log_name}")
+        line += f" || echo {body} | mail -s {subject} {shlex.quote(mail)}"
+    return line
+
+
+def backup_lines(database_url: str, backup_dir: Path) -> list[str]:
+    """A daily backup of the database (comments + one cron line); no password is ever printed."""
+    url = make_url(database_url)
+    folder = shlex.quote(str(backup_dir))
+    stamp = r"$(date +\%Y\%m\%d)"  # cron turns a bare % into a newline: escape it
+    keep = f"find {folder} -name 'capital_allocator_*' -mtime +30 -delete"
+    lines = [
+        "# DATABASE BACKUP (suggested): daily at 18:00 ET, kept 30 days.",
+        f"# DATABASE_URL = {mask_url(database_url)}",
+        f"# Create the folder first: mkdir -p {folder}",
+    ]
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        host = url.host or "localhost"
+        port = url.port or 5432
+        user = url.username or os.environ.get("USER", "postgres")
+        lines += [
+            "# pg_dump reads the password from ~/.pgpass of the cron user (chmod 600), one line:",
+            f"#   {host}:{port}:{url.database}:{user}:PASSWORD",
+            "# It is never written in this file. Restore: pg_restore --clean -d DBNAME FILE.dump",
+            f"{BACKUP_CRON} pg_dump --format=custom --no-password"
+            f" --host={shlex.quote(host)} --port={port} --username={shlex.quote(user)}"
+            f" --file={folder}/capital_allocator_{stamp}.dump {shlex.quote(url.database or '')}"
+            f" && {keep}",
+        ]
+    elif backend == "sqlite" and url.database and url.database != ":memory:":
+        target = f"{backup_dir}/capital_allocator_{stamp}.sqlite3"
+        lines += [
+            "# sqlite3's .backup copies a consistent snapshot even while a job writes.",
+            f"{BACKUP_CRON} sqlite3 {shlex.quote(url.database)} \".backup '{target}'\" && {keep}",
+        ]
+    else:
+        lines.append(f"# (no backup suggestion for a {backend} database)")
+    return lines
+
+
+def crontab_text(
+    settings: Settings,
+    *,
+    log_dir: Path | None = None,
+    mail: str | None = None,
+    backup_dir: Path | None = None,
+    root: Path = PROJECT_ROOT,
+    command: str | None = None,
+    zone: str | None = None,
+    notebooks_dir: Path | None = None,
+) -> str:
+    """The whole crontab for this checkout (paths absolute, times in Eastern Time).
+
+    A scheduled job whose notebook does not exist in ``notebooks_dir`` (default: the runner's
+    notebooks folder) is listed as a comment, not scheduled: it would fail every weekday.
+    """
+    from allocator.notebook.runner import notebooks_dir_default
+
+    notebooks_dir = Path(notebooks_dir or notebooks_dir_default())
+    log_dir = Path(log_dir or settings.log_dir).expanduser().resolve()
+    backup_dir = Path(backup_dir or (root / "var" / "backup")).expanduser().resolve()
+    command = command or allocator_command()
+    zone = zone or machine_timezone()
+    if mail:
+        check_address(mail)
+    jobs = [spec for spec in scheduled_jobs() if (notebooks_dir / spec.notebook).is_file()]
+    missing = [spec for spec in scheduled_jobs() if spec not in jobs]
+    out = [
+        f"# Capital Allocator - production schedule for {root}",
+        "# Generated by `allocator crontab`. Install: save this output to a file and run",
+        "# `crontab FILE` as the user that owns the checkout (it REPLACES that user's crontab),",
+        "# or paste it into `crontab -e`. Lines are run by /bin/sh.",
+        "#",
+        f"# Before installing: mkdir -p {shlex.quote(str(log_dir))}",
+        "# Secrets (DATABASE_URL with its password, ALPHAVANTAGE_API_KEY) come from",
+        f"# {root / '.env'} (chmod 600), never from this file.",
+        "#",
+        "# Holidays: every job runs on weekdays and asks the NYSE calendar itself; on a day with",
+        "# no session it records a skipped run ('market closed') and exits 0.",
+        "#",
+        "# All times are Eastern Time, via CRON_TZ below. CRON_TZ is honoured by cronie (RHEL,",
+        "# Fedora, Arch, openSUSE) and some other Vixie-cron variants, not by every cron (check",
+        "# `man 5 crontab` here for CRON_TZ). A cron that ignores it uses the machine's zone.",
+        f"# This machine's zone: {zone}.",
+    ]
+    if _same_clock(zone):
+        out.append("# It keeps New York time, so the times below are right either way.")
+    else:
+        out.append(
+            "# It differs from New York: if this cron ignores CRON_TZ, convert every time below"
+        )
+        out.append(f"# to {zone} (and again at each daylight-saving change), e.g.:")
+        for spec in jobs:
+            converted = converted_times(spec.cron, zone)
+            if converted:
+                out.append(f"#   {spec.name} {_clock(spec.cron)} ET = {converted}")
+    out += ["", f"CRON_TZ={CRON_TZ}", ""]
+    for spec in jobs:
+        out.append(f"# {spec.name}: {spec.description}")
+        if spec.frequency == "monthly":
+            out.append(
+                "# Every weekday on purpose: the job itself runs on the first NYSE session of the"
+            )
+            out.append(
+                "# month and records a skipped run otherwise (`30 9 1-3 * 1-5` would not help:"
+            )
+            out.append("# cron ORs day-of-month and day-of-week, so it fires on every weekday).")
+        out.append(job_line(spec, root=root, command=command, log_dir=log_dir, mail=mail))
+        out.append("")
+    for spec in missing:
+        out.append(f"# {spec.name} ({spec.description}): not scheduled, because")
+        out.append(f"# {notebooks_dir / spec.notebook} does not exist in this checkout.")
+        out.append("")
+    out += backup_lines(settings.database_url, backup_dir)
+    out += ["", WATCHDOG_NOTE, ""]
+    return "\n".join(out)
+
+
+def logrotate_text(log_dir: Path) -> str:
+    """The logrotate snippet for ``log_dir`` (the template beside this module)."""
+    template = resources.files("allocator.notebook").joinpath(LOGROTATE_TEMPLATE).read_text()
+    folder = str(Path(log_dir).expanduser().resolve())
+    # logrotate reads a pattern with spaces only when it is double-quoted.
+    pattern = f'"{folder}/*.log"' if " " in folder else f"{folder}/*.log"
+    text = template.replace("@LOG_DIR@/*.log", pattern)
+    return text.replace("@LOG_DIR@", folder)

@@ -1,0 +1,288 @@
+"""Render an executed job notebook for reviewers: a lean HTML page and Markdown with PNG figures.
+
+Both renderings start with a header (job, trade date, status, start, duration, commit,
+parameters) and, for a failed run, a banner with the error and a link to the failing cell, so a
+failure is the first thing a reviewer sees.
+
+HTML: nbconvert's ``basic`` template (cells only, no embedded JupyterLab CSS) wrapped in a small
+page with ~3 KB of CSS, instead of the default ``lab`` template's ~300 KB. Code is hidden by
+default and shown by a "show code" checkbox at the top of the page (pure CSS, no JavaScript), so
+the page reads as a report but still holds the code a reviewer may want to check. Figures are
+embedded as data URIs so one file is the whole report.
+
+Markdown: outputs only (no code; the code is in the ``.ipynb`` and the HTML), figures written as
+PNG files into ``<name>_files/`` beside the ``.md`` and linked relatively.
+
+Scrapbook's glued values are machine-readable outputs with no visual form; they are dropped from
+both renderings (they stay in the archived notebook, where ``scrapbook`` reads them).
+
+``python -m allocator.notebook.render --strip NOTEBOOK...`` strips outputs and execution counts from
+notebooks (``make clean-notebooks``), so they are committed clean; ``--check`` only reports.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import html
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from allocator.notebook.archive import RunPaths
+
+#: The tag papermill gives the two cells it inserts into a failed notebook.
+PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
+SCRAPBOOK_MIME_PREFIX = "application/scrapbook.scrap."
+REPORT_TAG = "allocator-report-header"
+
+CSS = """
+body{font:15px/1.45 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#222;margin:0}
+main{max-width:1100px;margin:0 auto;padding:0 1.2em 3em}
+.toolbar{position:sticky;top:0;background:#f6f6f6;border-bottom:1px solid #ddd;padding:.4em 1.2em;
+font-size:13px;z-index:1}
+pre{font:12.5px/1.35 Menlo,Consolas,monospace;white-space:pre-wrap;margin:0}
+.cell{margin:.4em 0}
+.prompt{display:none}
+.input_area{background:#f7f7f7;border:1px solid #e3e3e3;border-radius:3px;padding:.3em .5em}
+#show-code:not(:checked)~main .input{display:none}
+#show-code:checked~main .prompt{display:block;color:#888;font:11px monospace}
+.output_stderr{background:#fff5f0}
+.output_error pre{background:#fff0f0;padding:.4em}
+.output_png img{max-width:100%}
+table.dataframe,table.runs{border-collapse:collapse;font-size:13px;margin:.4em 0}
+table.dataframe th,table.dataframe td,table.runs th,table.runs td{border:1px solid #ddd;
+padding:.2em .5em;text-align:right}
+table.dataframe thead th,table.runs thead th{background:#f2f2f2}
+.report-header table{border-collapse:collapse;font-size:13px}
+.report-header td,.report-header th{border:1px solid #ddd;padding:.2em .6em;text-align:left}
+.failure-banner{background:#fde8e8;border:2px solid #c0392b;color:#7b1d14;padding:.7em 1em;
+margin:1em 0;border-radius:4px}
+.status-failed{color:#c0392b;font-weight:bold}.status-succeeded{color:#1e7b34}
+.status-skipped{color:#777}.status-running{color:#a66b00}
+.anchor-link{display:none}
+.ansi-red-fg{color:#c0392b}.ansi-green-fg{color:#1e7b34}.ansi-cyan-fg{color:#17808a}
+.ansi-yellow-fg{color:#8a6d00}.ansi-blue-fg{color:#1f5fa8}.ansi-bold{font-weight:bold}
+.highlight .k,.highlight .kn,.highlight .kc,.highlight .ow{color:#008000;font-weight:bold}
+.highlight .s1,.highlight .s2,.highlight .sd{color:#ba2121}.highlight .c1{color:#3d7b7b}
+.highlight .mi,.highlight .mf{color:#666}.highlight .nn,.highlight .nf{color:#0000ff}
+"""
+
+
+@dataclass(frozen=True)
+class RunHeader:
+    """What the top of a rendered report says about its run."""
+
+    job: str
+    trade_date: dt.date
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    git_commit: str | None = None
+    parameters: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+def _markdown_cell(source: str) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_markdown_cell(source)
+    cell.metadata["tags"] = [REPORT_TAG]
+    return cell
+
+
+def _duration(header: RunHeader) -> str:
+    if header.finished_at is None:
+        return "-"
+    return f"{(header.finished_at - header.started_at).total_seconds():.1f} s"
+
+
+def header_markdown(
+    header: RunHeader, notebook_link: str | None = None, *, error_anchor: bool = True
+) -> str:
+    """Title, failure banner (failed runs) and the run's summary table.
+
+    The table is HTML so it renders the same in the HTML page and in Markdown viewers.
+    """
+    params = ", ".join(f"{k}={v!r}" for k, v in header.parameters.items()) or "-"
+    rows = [
+        ("job", header.job),
+        ("trade date", header.trade_date.isoformat()),
+        ("status", f'<span class="status-{header.status}">{header.status}</span>'),
+        ("started (UTC)", header.started_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")),
+        ("duration", _duration(header)),
+        ("commit", html.escape(header.git_commit or "unknown")),
+        ("parameters", html.escape(params)),
+    ]
+    if notebook_link:
+        link = html.escape(notebook_link, quote=True)
+        rows.append(("notebook", f'<a href="{link}">{html.escape(Path(notebook_link).name)}</a>'))
+    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    banner = (
+        failure_banner(header.error or "unknown error", anchor=error_anchor) + "\n\n"
+        if header.status == "failed"
+        else ""
+    )
+    return (
+        f"# {header.job} {header.trade_date.isoformat()}\n\n{banner}"
+        f'<div class="report-header"><table>{body}</table></div>'
+    )
+
+
+def failure_banner(error: str, *, anchor: bool = True) -> str:
+    """A red box naming the error; ``anchor``: link to papermill's mark at the failing cell."""
+    link = (
+        '<br><a href="#papermill-error-cell">Go to the failing cell</a> (traceback below it).'
+        if anchor
+        else ""
+    )
+    return (
+        '<div class="failure-banner"><strong>This run FAILED.</strong> '
+        f"<code>{html.escape(error)}</code>{link}</div>"
+    )
+
+
+def _is_scrap(output: nbformat.NotebookNode) -> bool:
+    data = output.get("data", {})
+    return bool(data) and all(key.startswith(SCRAPBOOK_MIME_PREFIX) for key in data)
+
+
+def prepare_for_report(
+    nb: nbformat.NotebookNode, header: RunHeader, notebook_link: str | None = None
+) -> nbformat.NotebookNode:
+    """A copy of ``nb`` with the report header (and failure banner) on top, scraps removed."""
+    report = copy.deepcopy(nb)
+    cells = report.cells
+    # papermill puts its own big red "An Exception was encountered" cell on top; the banner below
+    # says the same with the error itself. Its anchor cell before the failing cell stays.
+    if cells and PAPERMILL_ERROR_TAG in cells[0].get("metadata", {}).get("tags", []):
+        cells.pop(0)
+    for cell in cells:
+        if cell.cell_type == "code":
+            cell.outputs = [out for out in cell.get("outputs", []) if not _is_scrap(out)]
+    # A timeout or a dead kernel leaves no error output, hence no anchor to link to.
+    anchor = any(PAPERMILL_ERROR_TAG in c.get("metadata", {}).get("tags", []) for c in cells)
+    top = header_markdown(header, notebook_link, error_anchor=anchor)
+    report.cells = [_markdown_cell(top), *cells]
+    return report
+
+
+def _relative(target: Path, start_dir: Path) -> str:
+    return Path(os.path.relpath(target, start_dir)).as_posix()
+
+
+def _quiet_log() -> logging.Logger:
+    # nbconvert warns about every figure without alt text; job figures have none by design.
+    quiet = logging.getLogger("allocator.notebook.render.nbconvert")
+    quiet.setLevel(logging.ERROR)
+    return quiet
+
+
+def html_page(body: str, title: str) -> str:
+    """Wrap nbconvert's ``basic`` body in a small standalone page with the show-code toggle."""
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        '<input type="checkbox" id="show-code" class="toolbar-toggle">'
+        '<label for="show-code" class="toolbar">show code</label>\n'
+        f"<main>\n{body}\n</main>\n</body>\n</html>\n"
+    )
+
+
+def render_html(report: nbformat.NotebookNode, path: Path, title: str) -> Path:
+    """Write ``report`` (from :func:`prepare_for_report`) as a standalone HTML page."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(template_name="basic", log=_quiet_log()).from_notebook_node(report)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html_page(body, title), encoding="utf-8")
+    return path
+
+
+def render_markdown(report: nbformat.NotebookNode, path: Path) -> Path:
+    """Write ``report`` as Markdown without code; figures go to ``<name>_files/`` beside it."""
+    from nbconvert import MarkdownExporter
+
+    stem = path.stem
+    exporter = MarkdownExporter(exclude_input=True, log=_quiet_log())
+    text, resources = exporter.from_notebook_node(
+        report, resources={"output_files_dir": f"{stem}_files", "unique_key": stem}
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for name, data in (resources.get("outputs") or {}).items():
+        target = path.parent / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def render_run(notebook_path: Path, paths: RunPaths, header: RunHeader) -> RunPaths:
+    """Render an archived notebook to ``paths.html`` and ``paths.markdown``."""
+    nb = nbformat.read(notebook_path, as_version=4)
+    title = f"{header.job} {header.trade_date.isoformat()} - {header.status}"
+    html_report = prepare_for_report(nb, header, _relative(notebook_path, paths.html.parent))
+    render_html(html_report, paths.html, title)
+    md_report = prepare_for_report(nb, header, _relative(notebook_path, paths.markdown.parent))
+    render_markdown(md_report, paths.markdown)
+    return paths
+
+
+def strip_outputs(path: Path | str) -> bool:
+    """Remove outputs, execution counts and execution metadata from a notebook, in place.
+
+    Returns True when the file changed. Tags (``parameters``) and the kernelspec stay.
+    """
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    before = nbformat.writes(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        for key in ("execution", "papermill", "collapsed", "scrolled"):
+            cell.metadata.pop(key, None)
+    nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)
+    after = nbformat.writes(nb)
+    if after == before:
+        return False
+    nbformat.validate(nb)
+    path.write_text(after, encoding="utf-8")
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m allocator.notebook.render [--strip | --check] NOTEBOOK...``.
+
+    ``--strip`` (the default) removes outputs in place and prints the files it changed;
+    ``--check`` changes nothing and exits 1 when a notebook has outputs (for CI).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m allocator.notebook.render",
+        description="Strip outputs and execution counts from notebooks before committing them.",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--strip", action="store_true", help="clean in place (default)")
+    mode.add_argument("--check", action="store_true", help="only report notebooks with outputs")
+    parser.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
+    args = parser.parse_args(argv)
+    dirty = []
+    for name in args.notebooks:
+        if args.check:
+            nb = nbformat.read(name, as_version=4)
+            if any(c.get("outputs") or c.get("execution_count") for c in nb.cells):
+                dirty.append(name)
+                print(f"has outputs: {name}")
+        elif strip_outputs(name):
+            print(f"stripped {name}")
+    return 1 if dirty else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,231 @@
+"""What ``notebooks/review.ipynb`` calls: the archived runs of a date range, as tables.
+
+The archive (``runs/``) is the source: each executed notebook is read with scrapbook, so its
+status, error and glued key numbers come from the audit artifact itself, not from a database that
+may have moved on. Skipped runs leave no notebook; :func:`skipped_runs` lists them from
+``job_runs``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from allocator.notebook.archive import archived_notebooks, date_dir, parse_run_name
+from allocator.shell.calendar import to_date, today_eastern
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DAYS = 31
+BASE_COLUMNS = [
+    "trade_date",
+    "job",
+    "status",
+    "started_utc",
+    "seconds",
+    "error",
+    "notebook",
+    "report",
+]
+_SCALARS = (bool, int, float, str)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The trade-date range under review, both ends included."""
+
+    start: dt.date
+    end: dt.date
+
+    def __str__(self) -> str:
+        return f"{self.start} .. {self.end}"
+
+
+def review_window(
+    start: str | dt.date | None = None,
+    end: str | dt.date | None = None,
+    *,
+    today: dt.date | None = None,
+) -> Window:
+    """``start``..``end`` as dates; defaults: ``end`` today (New York), ``start`` 30 days before."""
+    end_date = to_date(end, "end") if end is not None else (today or today_eastern())
+    start_date = (
+        to_date(start, "start")
+        if start is not None
+        else end_date - dt.timedelta(days=DEFAULT_DAYS - 1)
+    )
+    if end_date < start_date:
+        raise ValueError(f"end {end_date} is before start {start_date}")
+    return Window(start_date, end_date)
+
+
+def _settings_dirs(runs_dir: Path | None, reports_dir: Path | None) -> tuple[Path, Path]:
+    if runs_dir is not None and reports_dir is not None:
+        return Path(runs_dir), Path(reports_dir)
+    from allocator.shell.settings import get_settings
+
+    settings = get_settings()
+    return Path(runs_dir or settings.runs_dir), Path(reports_dir or settings.reports_dir)
+
+
+def _first_error(cells) -> str | None:
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                value = " ".join(str(output.get("evalue", "")).split())
+                return f"{output.get('ename', 'Error')}: {value}".rstrip(": ")
+    return None
+
+
+def run_record(path: Path, reports_dir: Path, link_base: Path) -> dict:
+    """One archived run as a flat record: status and error from papermill, scalar scraps."""
+    import scrapbook as sb
+
+    name = parse_run_name(path)
+    report = date_dir(reports_dir, name.trade_date) / f"{path.stem}.html"
+    record: dict = {
+        "trade_date": name.trade_date,
+        "job": name.job,
+        "started_utc": dt.datetime.strptime(name.stamp, "%Y%m%dT%H%M%SZ"),
+        "notebook": os.path.relpath(path, link_base),
+        "report": os.path.relpath(report, link_base) if report.exists() else None,
+    }
+    try:
+        nb = sb.read_notebook(str(path))
+    except Exception as exc:  # noqa: BLE001 - an empty or truncated file is shown, not fatal
+        record.update(status="unreadable", error=f"{type(exc).__name__}: {exc}")
+        return record
+    meta = nb.metadata.get("papermill", {})
+    if meta.get("exception"):
+        status = "failed"
+    elif meta.get("end_time"):
+        status = "succeeded"
+    else:
+        status = "incomplete"
+    error = _first_error(nb.cells) if status == "failed" else None
+    if status == "failed" and error is None:
+        error = "stopped without an error output (cell timeout or dead kernel)"
+    record.update(status=status, seconds=meta.get("duration"), error=error)
+    for scrap_name, scrap in nb.scraps.items():
+        # A job may glue its trade date too; the archive's own columns win.
+        if scrap_name in record or scrap_name in BASE_COLUMNS:
+            continue
+        if scrap.data is None or isinstance(scrap.data, _SCALARS):
+            record[scrap_name] = scrap.data
+    return record
+
+
+def runs_table(
+    window: Window,
+    job: str | None = None,
+    *,
+    runs_dir: Path | None = None,
+    reports_dir: Path | None = None,
+    link_base: Path | None = None,
+) -> pd.DataFrame:
+    """One row per archived run in ``window`` (oldest first): status, error, links, scraps.
+
+    Links are relative to ``link_base`` (default: the working directory, which for a notebook is
+    its own folder), so they open from JupyterLab and from the file system.
+    """
+    runs_dir, reports_dir = _settings_dirs(runs_dir, reports_dir)
+    base = Path(link_base or Path.cwd())
+    paths = archived_notebooks(runs_dir, window.start, window.end, job)
+    records = [run_record(path, reports_dir, base) for path in paths]
+    table = pd.DataFrame.from_records(records)
+    for column in BASE_COLUMNS:
+        if column not in table:
+            table[column] = pd.Series(dtype="object")
+    scraps = [c for c in table.columns if c not in BASE_COLUMNS]
+    return table[BASE_COLUMNS[:5] + scraps + BASE_COLUMNS[5:]]
+
+
+def status_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """Runs per job and status."""
+    if table.empty:
+        return pd.DataFrame(columns=["job"])
+    return table.pivot_table(
+        index="job", columns="status", values="trade_date", aggfunc="count", fill_value=0
+    )
+
+
+def calendar_view(table: pd.DataFrame) -> pd.DataFrame:
+    """Trade dates down, jobs across, the latest run's status in each cell (a month at a glance)."""
+    if table.empty:
+        return pd.DataFrame()
+    latest = table.sort_values("started_utc").groupby(["trade_date", "job"]).last()
+    return latest["status"].unstack("job").fillna("")
+
+
+def failures(table: pd.DataFrame) -> pd.DataFrame:
+    """The failed (or unreadable, or incomplete) runs, with their error and links."""
+    if table.empty:
+        return table
+    bad = table[~table["status"].isin(["succeeded"])]
+    return bad[["trade_date", "job", "status", "error", "report", "notebook"]]
+
+
+def _anchor(href: object, label: str) -> str:
+    if not isinstance(href, str) or not href:
+        return ""
+    return f'<a href="{html.escape(href, quote=True)}" target="_blank">{label}</a>'
+
+
+def failures_html(table: pd.DataFrame):
+    """The failures as an HTML table with clickable report and notebook links (for display)."""
+    from IPython.display import HTML
+
+    bad = failures(table)
+    if bad.empty:
+        return HTML("<p>No failed runs in this window.</p>")
+    rows = "".join(
+        "<tr>"
+        f"<td>{row.trade_date}</td><td>{html.escape(row.job)}</td>"
+        f'<td class="status-{row.status}">{row.status}</td>'
+        f"<td>{html.escape(str(row.error or ''))}</td>"
+        f"<td>{_anchor(row.report, 'report')} {_anchor(row.notebook, 'notebook')}</td>"
+        "</tr>"
+        for row in bad.itertuples()
+    )
+    head = "<tr><th>trade date</th><th>job</th><th>status</th><th>error</th><th>links</th></tr>"
+    return HTML(f'<table class="runs"><thead>{head}</thead><tbody>{rows}</tbody></table>')
+
+
+def skipped_runs(window: Window, job: str | None = None, engine=None) -> pd.DataFrame:
+    """Skipped runs (market closed, not the first session of the month) from ``job_runs``."""
+    from allocator.shell.persistence import make_engine
+    from allocator.shell.persistence.jobruns import list_runs
+
+    if engine is None:
+        from allocator.shell.settings import get_settings
+
+        engine = make_engine(get_settings().database_url)
+    runs = list_runs(engine, job=job, status="skipped", since=window.start, until=window.end)
+    return pd.DataFrame(
+        [{"trade_date": r.trade_date, "job": r.job, "reason": r.error} for r in reversed(runs)],
+        columns=["trade_date", "job", "reason"],
+    )
+
+
+def glue_summary(table: pd.DataFrame) -> dict[str, int]:
+    """Glue the window's run counts and return them.
+
+    ``runs`` archived runs, ``succeeded``, and ``failed``: every other run (failed, incomplete
+    or unreadable), i.e. everything a reviewer has to look at.
+    """
+    import scrapbook as sb
+
+    counts = {
+        "runs": int(len(table)),
+        "failed": int((table["status"] != "succeeded").sum()) if len(table) else 0,
+        "succeeded": int((table["status"] == "succeeded").sum()) if len(table) else 0,
+    }
+    for name, value in counts.items():
+        sb.glue(name, value)
+    return counts

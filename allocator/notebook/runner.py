@@ -1,0 +1,523 @@
+"""Run a job notebook with papermill, archive it, render it and record the run.
+
+The flow of :func:`run_job`, one step per function:
+
+1. :func:`plan_run` checks everything a user can get wrong - the job name, the date, the
+   parameters (against the notebook's ``parameters`` cell), the kernel - before any kernel starts,
+   and decides whether the job has anything to do on that date (market closed, not the first
+   session of the month). Nothing is written when it raises.
+2. A skipped run is recorded in ``job_runs`` and that is all.
+3. Otherwise the artifact paths are claimed (:mod:`.archive`), a ``running`` row is
+   written, and :func:`execute` runs the notebook in a fresh kernel with a start timeout and a
+   per-cell timeout, so a hung kernel cannot hang cron.
+4. Whatever happened, the executed notebook is archived (papermill saves it before raising),
+   rendered (:mod:`.render`) with any error on top, the row is finished as ``succeeded``
+   or ``failed``, and ``reports/index.html`` is regenerated.
+
+Secrets never become parameters: the kernel is a subprocess that inherits this process's
+environment, and the notebook reads ``DATABASE_URL`` and the API key through
+``get_settings()``. Only ``trade_date`` and the ``-p`` values are injected, and
+a parameter that looks like a secret is refused. As a last line of defence, any secret value that
+still reaches the archived notebook is replaced by ``***`` and the run's ``error`` says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import re
+import stat
+import subprocess
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from allocator.exceptions import CalendarError, JobError, SettingsError
+from allocator.notebook.archive import RunPaths, reserve_run_paths
+from allocator.notebook.jobspec import JobSpec, get_job, skip_reason
+from allocator.shell.calendar import is_session, to_date, today_eastern
+from allocator.shell.settings import PROJECT_ROOT, Settings, get_settings, mask_url
+
+log = logging.getLogger(__name__)
+
+TRADE_DATE = "trade_date"
+ENV_CELL_TIMEOUT = "ALLOCATOR_CELL_TIMEOUT"
+ENV_START_TIMEOUT = "ALLOCATOR_START_TIMEOUT"
+ENV_NOTEBOOKS_DIR = "ALLOCATOR_NOTEBOOKS_DIR"
+DEFAULT_CELL_TIMEOUT = 900.0
+DEFAULT_START_TIMEOUT = 120.0
+
+_SECRET_NAME = re.compile(r"(?i)(key|password|passwd|secret|token|credential|database_url|dsn)")
+_INT = re.compile(r"^[+-]?\d+$")
+_FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
+_LITERALS = {"True": True, "true": True, "False": False, "false": False, "None": None}
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments
+
+
+def parse_value(text: str) -> object:
+    """A ``-p`` value: int, float, ``True``/``False``/``None``, else the string as given.
+
+    ISO dates (``2026-11-26``) stay strings: notebooks receive dates as ISO strings.
+    """
+    if text in _LITERALS:
+        return _LITERALS[text]
+    if _INT.match(text):
+        return int(text)
+    if _FLOAT.match(text):
+        return float(text)
+    return text
+
+
+def parse_parameters(pairs: Iterable[tuple[str, str]] | None) -> dict[str, object]:
+    """``[("rows", "3"), ...]`` from ``-p NAME VALUE`` into ``{"rows": 3}``; duplicates refused."""
+    parsed: dict[str, object] = {}
+    for name, raw in pairs or ():
+        if not name.isidentifier():
+            raise JobError(f"parameter name {name!r} is not a Python identifier")
+        if name in parsed:
+            raise JobError(f"parameter {name!r} is given twice")
+        parsed[name] = parse_value(raw) if isinstance(raw, str) else raw
+    return parsed
+
+
+def notebooks_dir_default() -> Path:
+    raw = os.environ.get(ENV_NOTEBOOKS_DIR)
+    return Path(raw).expanduser().resolve() if raw else PROJECT_ROOT / "notebooks"
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(
+            f"{name}={raw!r} is not a number of seconds, e.g. {default:g}"
+        ) from None
+    if value <= 0:
+        raise SettingsError(f"{name}={raw!r}: set it to a positive number of seconds")
+    return value
+
+
+def timeouts() -> tuple[float, float]:
+    """(kernel start timeout, per-cell execution timeout) in seconds, from the environment."""
+    return (
+        _seconds(ENV_START_TIMEOUT, DEFAULT_START_TIMEOUT),
+        _seconds(ENV_CELL_TIMEOUT, DEFAULT_CELL_TIMEOUT),
+    )
+
+
+def declared_parameters(notebook: Path) -> dict[str, dict]:
+    """The notebook's ``parameters`` cell, as papermill reads it: name -> {default, ...}."""
+    import papermill
+
+    try:
+        return papermill.inspect_notebook(str(notebook))
+    except Exception as exc:  # noqa: BLE001 - any unreadable notebook is the same user error
+        raise JobError(f"cannot read the parameters of {notebook}: {exc}") from None
+
+
+def check_parameters(
+    spec: JobSpec, given: Mapping[str, object], declared: Mapping[str, dict], secrets: list[str]
+) -> None:
+    """Refuse unknown, reserved and secret-looking parameters (names and values)."""
+    known = sorted(n for n in declared if n != TRADE_DATE) + list(spec.runner_parameters)
+    for name, value in given.items():
+        if name == TRADE_DATE:
+            raise JobError("trade_date is not a -p parameter: use --date YYYY-MM-DD")
+        if _SECRET_NAME.search(name):
+            raise JobError(
+                f"parameter {name!r} looks like a secret: secrets are read from the environment "
+                "(.env), never passed as notebook parameters (they would be saved in the archive)"
+            )
+        text = str(value)
+        if mask_url(text) != text or any(s and s in text for s in secrets):
+            raise JobError(
+                f"the value of parameter {name!r} contains a password or key: pass secrets "
+                "through the environment (.env), never as notebook parameters"
+            )
+        if name not in declared and name not in spec.runner_parameters:
+            listed = ", ".join(known) if known else "none"
+            raise JobError(
+                f"unknown parameter {name!r} for job {spec.name}: its notebook declares {listed}"
+            )
+    if "force" in spec.runner_parameters and not isinstance(given.get("force", False), bool):
+        raise JobError(f"parameter 'force' must be True or False, not {given['force']!r}")
+
+
+def require_kernel(name: str) -> None:
+    """Raise a :class:`SettingsError` naming ``make install`` when kernel ``name`` is missing."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel:
+        raise SettingsError(
+            f"Jupyter kernel {name!r} is not installed: run `make install` (it runs "
+            f"`python -m ipykernel install --sys-prefix --name {name}` in the virtualenv)"
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning: everything decided before a kernel starts
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A checked request: what to run, on which date, with which parameters, or why to skip."""
+
+    spec: JobSpec
+    trade_date: dt.date
+    notebook: Path
+    #: Injected into the notebook (``trade_date`` first when the notebook declares it).
+    parameters: dict[str, object]
+    #: Recorded in ``job_runs`` (everything the user passed, plus the trade date).
+    recorded: dict[str, object]
+    skip: str | None = None
+
+
+def plan_run(
+    job: str,
+    *,
+    date: str | dt.date | None = None,
+    parameters: Mapping[str, object] | None = None,
+    notebooks_dir: Path | None = None,
+    now: dt.datetime | None = None,
+    secrets: list[str] | None = None,
+) -> RunPlan:
+    """Check a run request; raises :class:`JobError` on any bad argument. Starts no kernel.
+
+    ``now`` (timezone-aware) fixes "today" for the default date; tests inject it.
+    """
+    spec = get_job(job)
+    given = dict(parameters or {})
+    notebook = Path(notebooks_dir or notebooks_dir_default()) / spec.notebook
+    if not notebook.is_file():
+        raise JobError(f"job {spec.name}: notebook {notebook} does not exist")
+    declared = declared_parameters(notebook)
+    check_parameters(spec, given, declared, secrets or [])
+
+    if date is None:
+        trade_date = today_eastern(now)
+        explicit = False
+    else:
+        try:
+            trade_date = to_date(date, "--date")
+        except CalendarError as exc:
+            raise JobError(str(exc)) from None
+        explicit = True
+
+    skip = None
+    if spec.needs_session:
+        try:
+            session = is_session(trade_date)
+        except CalendarError as exc:
+            raise JobError(str(exc)) from None
+        if not session and explicit:
+            raise JobError(
+                f"--date {trade_date} ({trade_date:%A}) is not an NYSE session; "
+                f"job {spec.name} runs on sessions only"
+            )
+        if not session:
+            skip = f"market closed: {trade_date} ({trade_date:%A}) is not an NYSE session"
+        else:
+            skip = skip_reason(spec, trade_date, force=bool(given.get("force", False)))
+
+    injected: dict[str, object] = {}
+    if TRADE_DATE in declared:
+        injected[TRADE_DATE] = trade_date.isoformat()
+    injected.update({k: v for k, v in given.items() if k in declared})
+    recorded = {TRADE_DATE: trade_date.isoformat(), **given}
+    return RunPlan(spec, trade_date, notebook, injected, recorded, skip)
+
+
+# ---------------------------------------------------------------------------------------------
+# Execution
+
+
+def one_line(text: str, secrets: Iterable[str] = (), limit: int = 500) -> str:
+    """``text`` on one line, passwords and known secret values masked, at most ``limit`` chars."""
+    line = " ".join(str(text).split())
+    line = mask_url(line)
+    for secret in secrets:
+        if secret:
+            line = line.replace(secret, "***")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def execute(
+    notebook: Path,
+    output: Path,
+    parameters: Mapping[str, object],
+    *,
+    kernel_name: str,
+    cwd: Path,
+    start_timeout: float,
+    cell_timeout: float,
+) -> str | None:
+    """Execute ``notebook`` into ``output``; returns None on success or the error's summary.
+
+    papermill saves the output notebook after every cell and before it raises, so ``output`` is
+    complete whether the notebook succeeds, raises, times out or loses its kernel.
+    """
+    import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from traitlets.config import Config
+
+    config = Config()
+    # IPC sockets instead of localhost TCP: no ports to other local users, and no ipykernel
+    # "running over TCP without encryption" warning in every cron log.
+    config.KernelManager.transport = "ipc"
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=dict(parameters),
+            kernel_name=kernel_name,
+            cwd=str(cwd),
+            progress_bar=False,
+            log_output=False,
+            request_save_on_cell_execute=True,
+            start_timeout=start_timeout,
+            execution_timeout=cell_timeout,
+            config=config,
+            # The kernel's own log goes to our stderr, i.e. the cron log. At shutdown
+            # jupyter_client interrupts the kernel first, and ipykernel sometimes logs a harmless
+            # "KeyboardInterrupt caught in kernel" ERROR. Cell errors are in the notebook and a
+            # dead kernel is reported as such, so the kernel's log is only noise there.
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+        )
+    except papermill.PapermillExecutionError as exc:
+        evalue = str(exc.evalue).strip().splitlines()
+        where = f" (cell In [{exc.exec_count}])" if exc.exec_count else ""
+        return f"{exc.ename}: {evalue[0] if evalue else ''}".rstrip(": ") + where
+    except CellTimeoutError:
+        return (
+            f"CellTimeoutError: a cell ran longer than {cell_timeout:g} s "
+            f"({ENV_CELL_TIMEOUT}); the kernel was stopped"
+        )
+    except DeadKernelError as exc:
+        return f"DeadKernelError: the kernel died ({exc})"
+    except Exception as exc:  # noqa: BLE001 - a kernel that never started, a broken notebook...
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def git_commit(root: Path = PROJECT_ROOT) -> str | None:
+    """HEAD of the checkout at ``root``, with ``-dirty`` when tracked or new files changed."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}-dirty" if status else head
+
+
+def redact_file(path: Path, secrets: Iterable[str]) -> int:
+    """Replace every secret value in the text file ``path`` with ``***``; returns the count."""
+    text = path.read_text(encoding="utf-8")
+    count = 0
+    for secret in secrets:
+        count += text.count(secret)
+        text = text.replace(secret, "***")
+    if count:
+        path.write_text(text, encoding="utf-8")
+    return count
+
+
+def _make_read_only(path: Path) -> None:
+    # On a file system without permissions the unique name still protects the file.
+    with contextlib.suppress(OSError):
+        path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole run
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one ``allocator run`` did."""
+
+    run_id: int
+    job: str
+    trade_date: dt.date
+    status: str
+    error: str | None = None
+    paths: RunPaths | None = None
+    seconds: float = 0.0
+    parameters: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("succeeded", "skipped")
+
+    def summary_line(self) -> str:
+        head = f"{self.job} {self.trade_date} {self.status}"
+        if self.status == "skipped":
+            return f"{head}: {self.error}"
+        where = f"; report {self.paths.html}" if self.paths else ""
+        if self.status == "failed":
+            return f"{head} after {self.seconds:.1f} s: {self.error}{where}"
+        return f"{head} in {self.seconds:.1f} s{where}"
+
+
+def _engine_for(settings: Settings) -> sa.Engine:
+    from allocator.shell.persistence import make_engine
+    from allocator.shell.persistence.migrate import require_current
+
+    engine = make_engine(settings.database_url)
+    require_current(engine)
+    return engine
+
+
+def _write_index(engine: sa.Engine, settings: Settings) -> None:
+    from allocator.notebook.index import write_index
+
+    try:
+        write_index(engine, settings.reports_dir)
+    except Exception:  # noqa: BLE001 - the index is a convenience; the run itself is recorded
+        log.exception("could not regenerate %s", settings.reports_dir / "index.html")
+
+
+def run_job(
+    job: str,
+    *,
+    date: str | dt.date | None = None,
+    parameters: Mapping[str, object] | None = None,
+    notebooks_dir: Path | None = None,
+    now: dt.datetime | None = None,
+    settings: Settings | None = None,
+    engine: sa.Engine | None = None,
+) -> RunResult:
+    """Run ``job`` for ``date`` (default: today in New York) and record it; see the module doc.
+
+    Raises :class:`JobError` (bad argument), :class:`SettingsError` (kernel missing, bad timeout)
+    or :class:`DatabaseError` before anything is written; returns a failed :class:`RunResult`
+    when the notebook itself fails.
+    """
+    from allocator.notebook.render import RunHeader, render_run
+    from allocator.shell.persistence import jobruns
+
+    settings = settings or get_settings()
+    secrets = settings.secret_values()
+    plan = plan_run(
+        job,
+        date=date,
+        parameters=parameters,
+        notebooks_dir=notebooks_dir,
+        now=now,
+        secrets=secrets,
+    )
+    start_timeout, cell_timeout = timeouts()
+    if plan.skip is None:
+        require_kernel(settings.kernel_name)
+    engine = engine or _engine_for(settings)
+    commit = git_commit()
+
+    if plan.skip is not None:
+        run_id = jobruns.insert_skipped(
+            engine,
+            plan.spec.name,
+            plan.trade_date,
+            plan.skip,
+            parameters=plan.recorded,
+            git_commit=commit,
+        )
+        _write_index(engine, settings)
+        result = RunResult(
+            run_id, plan.spec.name, plan.trade_date, "skipped", plan.skip, None, 0.0, plan.recorded
+        )
+        log.debug(result.summary_line())
+        return result
+
+    started = dt.datetime.now(dt.UTC)
+    clock = time.monotonic()
+    paths = reserve_run_paths(
+        settings.runs_dir, settings.reports_dir, plan.spec.name, plan.trade_date, started
+    )
+    run_id = jobruns.insert_running(
+        engine,
+        plan.spec.name,
+        plan.trade_date,
+        parameters=plan.recorded,
+        git_commit=commit,
+        notebook_path=paths.notebook,
+        html_path=paths.html,
+        md_path=paths.markdown,
+        started_at=started,
+    )
+    log.debug("run %s: %s %s -> %s", run_id, plan.spec.name, plan.trade_date, paths.notebook)
+    error: str | None = "interrupted before the notebook finished"
+    try:
+        error = execute(
+            plan.notebook,
+            paths.notebook,
+            plan.parameters,
+            kernel_name=settings.kernel_name,
+            cwd=plan.notebook.parent,
+            start_timeout=start_timeout,
+            cell_timeout=cell_timeout,
+        )
+    finally:
+        # Also on KeyboardInterrupt: the row must not stay "running" forever.
+        if error is not None:
+            error = one_line(error, secrets)
+        status = "failed" if error else "succeeded"
+        notes: list[str] = []
+        if paths.notebook.stat().st_size and (leaked := redact_file(paths.notebook, secrets)):
+            notes.append(f"{leaked} secret value(s) found in the outputs were replaced by ***")
+            log.warning("run %s: %s", run_id, notes[-1])
+        finished = dt.datetime.now(dt.UTC)
+        header = RunHeader(
+            plan.spec.name,
+            plan.trade_date,
+            status,
+            started,
+            finished,
+            commit,
+            plan.recorded,
+            error,
+        )
+        try:
+            render_run(paths.notebook, paths, header)
+        except Exception as exc:  # noqa: BLE001 - the archive is kept; say why there is no report
+            notes.append(one_line(f"rendering failed: {type(exc).__name__}: {exc}", secrets))
+            log.error("run %s: %s", run_id, notes[-1])
+        _make_read_only(paths.notebook)
+        full_error = "; ".join([e for e in [error, *notes] if e]) or None
+        jobruns.finish_run(engine, run_id, status, error=full_error, finished_at=finished)
+        _write_index(engine, settings)
+    result = RunResult(
+        run_id,
+        plan.spec.name,
+        plan.trade_date,
+        status,
+        full_error,
+        paths,
+        time.monotonic() - clock,
+        plan.recorded,
+    )
+    log.debug(result.summary_line())
+    return result

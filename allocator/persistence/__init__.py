@@ -1,5 +1,0 @@
-"""All SQL goes through this package: engine, migrations, and one module per table family."""
-
-from allocator.persistence.engine import connect, make_engine, utcnow
-
-__all__ = ["connect", "make_engine", "utcnow"]

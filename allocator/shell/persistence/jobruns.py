@@ -1,0 +1,178 @@
+"""``job_runs``: one row per job run, written by the notebook runner and read by the reports index.
+
+A run is inserted as ``running`` before its kernel starts and finished as ``succeeded`` or
+``failed``; a run that had nothing to do (market closed, not the first session of the month) is
+inserted directly as ``skipped``. The ``error`` column holds a failure's one-line summary, or the
+reason a run was skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from allocator.shell.persistence.engine import connect, utcnow
+from allocator.shell.persistence.schema import job_runs
+
+STATUSES = ("running", "succeeded", "failed", "skipped")
+FINAL_STATUSES = ("succeeded", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """One row of ``job_runs``."""
+
+    id: int
+    job: str
+    trade_date: dt.date | None
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    notebook_path: str | None
+    html_path: str | None
+    md_path: str | None
+    git_commit: str | None
+    parameters: dict | None
+    error: str | None
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        if self.finished_at is None:
+            return None
+        return _aware(self.finished_at) - _aware(self.started_at)
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive datetimes; everything stored here is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _row(row: sa.Row) -> JobRun:
+    values = row._mapping
+    return JobRun(
+        **{
+            **values,
+            "started_at": _aware(values["started_at"]),
+            "finished_at": _aware(values["finished_at"]) if values["finished_at"] else None,
+        }
+    )
+
+
+def _path(value: Path | str | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def insert_running(
+    engine: sa.Engine,
+    job: str,
+    trade_date: dt.date | None,
+    *,
+    parameters: dict,
+    git_commit: str | None,
+    notebook_path: Path | str | None,
+    html_path: Path | str | None,
+    md_path: Path | str | None,
+    started_at: dt.datetime | None = None,
+) -> int:
+    """Record a run about to start; returns its id."""
+    with connect(engine) as conn, conn.begin():
+        return conn.execute(
+            job_runs.insert()
+            .values(
+                job=job,
+                trade_date=trade_date,
+                status="running",
+                started_at=started_at or utcnow(),
+                notebook_path=_path(notebook_path),
+                html_path=_path(html_path),
+                md_path=_path(md_path),
+                git_commit=git_commit,
+                parameters=parameters,
+            )
+            .returning(job_runs.c.id)
+        ).scalar_one()
+
+
+def finish_run(
+    engine: sa.Engine,
+    run_id: int,
+    status: str,
+    *,
+    error: str | None = None,
+    finished_at: dt.datetime | None = None,
+    html_path: Path | str | None = None,
+    md_path: Path | str | None = None,
+) -> None:
+    """Close a ``running`` row as ``succeeded`` or ``failed``."""
+    if status not in ("succeeded", "failed"):
+        raise ValueError(f"status={status!r}: a started run finishes as succeeded or failed")
+    values: dict = {"status": status, "error": error, "finished_at": finished_at or utcnow()}
+    if html_path is not None:
+        values["html_path"] = _path(html_path)
+    if md_path is not None:
+        values["md_path"] = _path(md_path)
+    with connect(engine) as conn, conn.begin():
+        conn.execute(job_runs.update().where(job_runs.c.id == run_id).values(**values))
+
+
+def insert_skipped(
+    engine: sa.Engine,
+    job: str,
+    trade_date: dt.date | None,
+    reason: str,
+    *,
+    parameters: dict,
+    git_commit: str | None,
+    at: dt.datetime | None = None,
+) -> int:
+    """Record a run that had nothing to do (no artifact); ``reason`` goes into ``error``."""
+    moment = at or utcnow()
+    with connect(engine) as conn, conn.begin():
+        return conn.execute(
+            job_runs.insert()
+            .values(
+                job=job,
+                trade_date=trade_date,
+                status="skipped",
+                started_at=moment,
+                finished_at=moment,
+                git_commit=git_commit,
+                parameters=parameters,
+                error=reason,
+            )
+            .returning(job_runs.c.id)
+        ).scalar_one()
+
+
+def get_run(engine: sa.Engine, run_id: int) -> JobRun:
+    with connect(engine) as conn:
+        row = conn.execute(sa.select(job_runs).where(job_runs.c.id == run_id)).one()
+    return _row(row)
+
+
+def list_runs(
+    engine: sa.Engine,
+    *,
+    job: str | None = None,
+    status: str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    limit: int | None = None,
+) -> list[JobRun]:
+    """Runs newest first (by start time), filtered by job, status and trade-date range."""
+    query = sa.select(job_runs).order_by(job_runs.c.started_at.desc(), job_runs.c.id.desc())
+    if job is not None:
+        query = query.where(job_runs.c.job == job)
+    if status is not None:
+        query = query.where(job_runs.c.status == status)
+    if since is not None:
+        query = query.where(job_runs.c.trade_date >= since)
+    if until is not None:
+        query = query.where(job_runs.c.trade_date <= until)
+    if limit is not None:
+        query = query.limit(limit)
+    with connect(engine) as conn:
+        return [_row(row) for row in conn.execute(query)]

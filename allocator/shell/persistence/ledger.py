@@ -1,0 +1,255 @@
+"""Trades, the portfolio, the cash ledger and valuations: the book the execute job keeps.
+
+Every write here runs in the caller's transaction; the execute job wraps one trade date in one.
+Uniqueness in the schema (one trade per signal and symbol, one ledger entry per reference, one
+valuation per date) makes a second execution of a date record nothing new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+
+import pandas as pd
+import sqlalchemy as sa
+
+from allocator.portfolio.fills import Book, Fill, Order, Position
+from allocator.shell.persistence.engine import utcnow
+from allocator.shell.persistence.schema import cash_ledger, portfolio, trades, valuations
+
+TRADE_COLUMNS = [
+    "trade_date",
+    "symbol",
+    "action",
+    "status",
+    "quantity",
+    "price",
+    "amount",
+    "realized_pnl",
+    "signal_id",
+    "id",
+]
+
+
+def load_book(conn: sa.Connection) -> Book:
+    """Cash (the ledger's last balance) and positions (the ``portfolio`` table)."""
+    positions = {
+        r.symbol: Position(r.symbol, r.quantity, r.avg_cost)
+        for r in conn.execute(sa.select(portfolio).order_by(portfolio.c.symbol))
+    }
+    return Book(cash=cash_balance(conn), positions=positions)
+
+
+def cash_balance(conn: sa.Connection) -> float:
+    row = conn.execute(
+        sa.select(cash_ledger.c.balance).order_by(cash_ledger.c.id.desc()).limit(1)
+    ).first()
+    return float(row.balance) if row else 0.0
+
+
+def _ledger(
+    conn: sa.Connection,
+    day: dt.date,
+    kind: str,
+    amount: float,
+    ref: str,
+    trade_id: int | None = None,
+) -> None:
+    balance = cash_balance(conn) + amount
+    conn.execute(
+        cash_ledger.insert().values(
+            entry_date=day,
+            kind=kind,
+            amount=amount,
+            balance=balance,
+            ref=ref,
+            trade_id=trade_id,
+            created_at=utcnow(),
+        )
+    )
+
+
+def has_deposit(conn: sa.Connection, day: dt.date) -> bool:
+    return (
+        conn.execute(
+            sa.select(cash_ledger.c.id).where(cash_ledger.c.ref == f"deposit:{day}")
+        ).first()
+        is not None
+    )
+
+
+def record_deposit(conn: sa.Connection, day: dt.date, amount: float) -> bool:
+    """Deposit the day's capital once; returns False when it was already deposited."""
+    if has_deposit(conn, day):
+        return False
+    _ledger(conn, day, "deposit", float(amount), f"deposit:{day}")
+    return True
+
+
+def cumulative_deposits(conn: sa.Connection, through: dt.date | None = None) -> float:
+    stmt = sa.select(sa.func.coalesce(sa.func.sum(cash_ledger.c.amount), 0.0)).where(
+        cash_ledger.c.kind == "deposit"
+    )
+    if through is not None:
+        stmt = stmt.where(cash_ledger.c.entry_date <= through)
+    return float(conn.execute(stmt).scalar_one())
+
+
+def trades_for_signal(conn: sa.Connection, signal_id: int) -> list[sa.Row]:
+    return list(
+        conn.execute(sa.select(trades).where(trades.c.signal_id == signal_id).order_by(trades.c.id))
+    )
+
+
+def create_orders(
+    conn: sa.Connection, signal_id: int, day: dt.date, orders: Iterable[Order]
+) -> list[sa.Row]:
+    """Record the signal's orders as pending trades (none are added when some already exist)."""
+    existing = trades_for_signal(conn, signal_id)
+    if existing:
+        return existing
+    now = utcnow()
+    rows = [
+        {
+            "trade_date": day,
+            "symbol": o.symbol,
+            "action": o.action,
+            "status": "pending",
+            "ordered_amount": o.amount,
+            "ordered_quantity": o.quantity,
+            "signal_id": signal_id,
+            "created_at": now,
+        }
+        for o in orders
+    ]
+    if rows:
+        conn.execute(trades.insert(), rows)
+    return trades_for_signal(conn, signal_id)
+
+
+def order_of(row: sa.Row) -> Order:
+    return Order(row.symbol, row.action, amount=row.ordered_amount, quantity=row.ordered_quantity)
+
+
+def pending_trades(conn: sa.Connection, through: dt.date | None = None) -> list[sa.Row]:
+    stmt = sa.select(trades).where(trades.c.status == "pending")
+    if through is not None:
+        stmt = stmt.where(trades.c.trade_date <= through)
+    return list(conn.execute(stmt.order_by(trades.c.trade_date, trades.c.id)))
+
+
+def record_fills(
+    conn: sa.Connection, day: dt.date, rows: list[sa.Row], fills: list[Fill], after: Book
+) -> None:
+    """Mark ``rows`` filled with ``fills``, write the ledger, and store the book ``after`` them.
+
+    A pending row without a fill (an order worth less than 1/10,000 share) is cancelled.
+    """
+    now = utcnow()
+    by_symbol = {f.symbol: f for f in fills}
+    for row in rows:
+        fill = by_symbol.get(row.symbol)
+        if fill is None:
+            conn.execute(
+                trades.update()
+                .where(trades.c.id == row.id)
+                .values(status="cancelled", filled_at=now)
+            )
+            continue
+        conn.execute(
+            trades.update()
+            .where(trades.c.id == row.id)
+            .values(
+                status="filled",
+                quantity=fill.quantity,
+                price=fill.price,
+                amount=fill.amount,
+                realized_pnl=fill.realized_pnl if fill.action == "SELL" else None,
+                filled_at=now,
+            )
+        )
+        _ledger(conn, day, fill.action.lower(), fill.cash_change, f"trade:{row.id}", row.id)
+    write_positions(conn, after, {f.symbol for f in fills})
+
+
+def write_positions(conn: sa.Connection, book: Book, symbols: Iterable[str]) -> None:
+    now = utcnow()
+    for symbol in symbols:
+        conn.execute(portfolio.delete().where(portfolio.c.symbol == symbol))
+        position = book.positions.get(symbol)
+        if position is not None:
+            conn.execute(
+                portfolio.insert().values(
+                    symbol=symbol,
+                    quantity=position.quantity,
+                    avg_cost=position.avg_cost,
+                    updated_at=now,
+                )
+            )
+
+
+def filled_after(conn: sa.Connection, day: dt.date) -> bool:
+    """True when trades dated after ``day`` are filled (the book has moved past ``day``)."""
+    stmt = (
+        sa.select(trades.c.id)
+        .where(trades.c.trade_date > day)
+        .where(trades.c.status == "filled")
+        .limit(1)
+    )
+    return conn.execute(stmt).first() is not None
+
+
+def record_valuation(
+    conn: sa.Connection, day: dt.date, book: Book, closes: Mapping[str, float]
+) -> None:
+    """Mark the book to market at ``day``'s closes (a re-run replaces the day's valuation)."""
+    conn.execute(valuations.delete().where(valuations.c.valuation_date == day))
+    positions_value = book.positions_value(closes)
+    conn.execute(
+        valuations.insert().values(
+            valuation_date=day,
+            cash=book.cash,
+            positions_value=positions_value,
+            total_value=book.cash + positions_value,
+            cumulative_deposits=cumulative_deposits(conn, day),
+            positions={
+                s: {"quantity": p.quantity, "avg_cost": p.avg_cost, "close": closes[s]}
+                for s, p in book.positions.items()
+            },
+            created_at=utcnow(),
+        )
+    )
+
+
+def trades_frame(
+    conn: sa.Connection, start: dt.date | None = None, end: dt.date | None = None
+) -> pd.DataFrame:
+    stmt = sa.select(*[trades.c[c] for c in TRADE_COLUMNS])
+    if start is not None:
+        stmt = stmt.where(trades.c.trade_date >= start)
+    if end is not None:
+        stmt = stmt.where(trades.c.trade_date <= end)
+    rows = conn.execute(stmt.order_by(trades.c.trade_date, trades.c.id)).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=TRADE_COLUMNS)
+
+
+def valuations_frame(
+    conn: sa.Connection, start: dt.date | None = None, end: dt.date | None = None
+) -> pd.DataFrame:
+    cols = ["valuation_date", "cash", "positions_value", "total_value", "cumulative_deposits"]
+    stmt = sa.select(*[valuations.c[c] for c in cols])
+    if start is not None:
+        stmt = stmt.where(valuations.c.valuation_date >= start)
+    if end is not None:
+        stmt = stmt.where(valuations.c.valuation_date <= end)
+    rows = conn.execute(stmt.order_by(valuations.c.valuation_date)).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=cols)
+
+
+def realized_pnl_total(conn: sa.Connection, through: dt.date | None = None) -> float:
+    stmt = sa.select(sa.func.coalesce(sa.func.sum(trades.c.realized_pnl), 0.0)).where(
+        trades.c.status == "filled"
+    )
+    if through is not None:
+        stmt = stmt.where(trades.c.trade_date <= through)
+    return float(conn.execute(stmt).scalar_one())

@@ -1,0 +1,240 @@
+"""``price_history``: idempotent upserts of daily bars, and point-in-time reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+import sqlalchemy as sa
+
+from allocator.shell.persistence.engine import utcnow
+from allocator.shell.persistence.schema import price_history
+
+log = logging.getLogger(__name__)
+
+_VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
+#: Revision policies for a bar already stored with different values.
+REVISION_POLICIES = ("update", "keep")
+
+
+@dataclass
+class UpsertResult:
+    """What one upsert of one symbol's bars did."""
+
+    symbol: str
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped_non_sessions: list[dt.date] = field(default_factory=list)
+    revisions: list[dict] = field(default_factory=list)
+    last_date: dt.date | None = None
+
+
+def _same(a: float, b: float) -> bool:
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+
+
+def _insert_ignoring_duplicates(conn: sa.Connection, rows: list[dict]) -> None:
+    """Insert rows; a row another process stored meanwhile is left as it is."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only the two supported engines
+        conn.execute(price_history.insert(), rows)
+        return
+    stmt = insert(price_history).on_conflict_do_nothing(index_elements=["symbol", "date"])
+    conn.execute(stmt, rows)
+
+
+def upsert_bars(
+    conn: sa.Connection,
+    symbol: str,
+    bars: pd.DataFrame,
+    source: str,
+    *,
+    sessions: Iterable[dt.date] | None = None,
+    on_revision: str = "update",
+) -> UpsertResult:
+    """Store validated ``bars`` of ``symbol``; re-running with the same bars inserts nothing.
+
+    Only dates in ``sessions`` (NYSE sessions) are stored; others are skipped and reported. A bar
+    already stored with different values is a vendor revision: with ``on_revision="update"`` the
+    stored bar is replaced, with ``"keep"`` it is left; either way it is logged with old and new
+    values and returned in ``revisions``. Runs inside the caller's transaction.
+    """
+    if on_revision not in REVISION_POLICIES:
+        raise ValueError(f"on_revision={on_revision!r}: use one of {REVISION_POLICIES}")
+    result = UpsertResult(symbol=symbol)
+    if bars.empty:
+        return result
+    session_set = set(sessions) if sessions is not None else None
+    if session_set is not None:
+        keep = bars["date"].isin(session_set)
+        result.skipped_non_sessions = sorted(bars.loc[~keep, "date"].tolist())
+        if result.skipped_non_sessions:
+            log.warning(
+                "%s: skipped %d bar(s) dated on non-sessions: %s",
+                symbol,
+                len(result.skipped_non_sessions),
+                ", ".join(map(str, result.skipped_non_sessions[:5])),
+            )
+        bars = bars.loc[keep]
+    if bars.empty:
+        return result
+    lo, hi = min(bars["date"]), max(bars["date"])
+    existing = {
+        row.date: row
+        for row in conn.execute(
+            sa.select(
+                price_history.c.id,
+                price_history.c.date,
+                *[price_history.c[c] for c in _VALUE_COLUMNS],
+            )
+            .where(price_history.c.symbol == symbol)
+            .where(price_history.c.date.between(lo, hi))
+        )
+    }
+    now = utcnow()
+    new_rows: list[dict] = []
+    for bar in bars.itertuples(index=False):
+        values = {c: getattr(bar, c) for c in _VALUE_COLUMNS}
+        values["volume"] = int(values["volume"])
+        stored = existing.get(bar.date)
+        if stored is None:
+            new_rows.append(
+                {"symbol": symbol, "date": bar.date, **values, "source": source, "fetched_at": now}
+            )
+            continue
+        if all(_same(getattr(stored, c), values[c]) for c in _VALUE_COLUMNS):
+            result.unchanged += 1
+            continue
+        change = {
+            "date": bar.date,
+            **{f"old_{c}": getattr(stored, c) for c in _VALUE_COLUMNS},
+            **{f"new_{c}": values[c] for c in _VALUE_COLUMNS},
+        }
+        result.revisions.append(change)
+        log.warning(
+            "%s %s: vendor revised the bar (close %s -> %s, open %s -> %s); %s",
+            symbol,
+            bar.date,
+            stored.close,
+            values["close"],
+            stored.open,
+            values["open"],
+            "stored the revision" if on_revision == "update" else "kept the stored bar",
+        )
+        if on_revision == "update":
+            conn.execute(
+                price_history.update()
+                .where(price_history.c.id == stored.id)
+                .values(**values, source=source, fetched_at=now)
+            )
+            result.updated += 1
+    _insert_ignoring_duplicates(conn, new_rows)
+    result.inserted = len(new_rows)
+    result.last_date = max(bars["date"])
+    return result
+
+
+def load_bars(
+    conn: sa.Connection,
+    symbols: Sequence[str],
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    *,
+    before: dt.date | None = None,
+) -> pd.DataFrame:
+    """Long frame (symbol, date, open, high, low, close, volume, source) sorted by date.
+
+    ``before`` excludes bars dated on or after it: the signal for trade date D reads with
+    ``before=D`` so nothing from D or later can reach it.
+    """
+    stmt = sa.select(
+        price_history.c.symbol,
+        price_history.c.date,
+        *[price_history.c[c] for c in _VALUE_COLUMNS],
+        price_history.c.source,
+    ).where(price_history.c.symbol.in_(list(symbols)))
+    if start is not None:
+        stmt = stmt.where(price_history.c.date >= start)
+    if end is not None:
+        stmt = stmt.where(price_history.c.date <= end)
+    if before is not None:
+        stmt = stmt.where(price_history.c.date < before)
+    stmt = stmt.order_by(price_history.c.date, price_history.c.symbol)
+    rows = conn.execute(stmt).all()
+    columns = ["symbol", "date", *_VALUE_COLUMNS, "source"]
+    return pd.DataFrame([tuple(r) for r in rows], columns=columns)
+
+
+def wide(bars: pd.DataFrame, field_name: str, symbols: Sequence[str] | None = None) -> pd.DataFrame:
+    """Pivot a long bar frame to dates × symbols for one field (``close``, ``open`` …)."""
+    table = bars.pivot(index="date", columns="symbol", values=field_name).sort_index()
+    if symbols is not None:
+        table = table.reindex(columns=list(symbols))
+    table.columns.name = None
+    return table.astype("float64")
+
+
+def bar_counts(conn: sa.Connection) -> pd.DataFrame:
+    """Per symbol: number of bars, first and last date, and sources."""
+    stmt = (
+        sa.select(
+            price_history.c.symbol,
+            sa.func.count().label("bars"),
+            sa.func.min(price_history.c.date).label("first"),
+            sa.func.max(price_history.c.date).label("last"),
+        )
+        .group_by(price_history.c.symbol)
+        .order_by(price_history.c.symbol)
+    )
+    return pd.DataFrame(
+        [tuple(r) for r in conn.execute(stmt)], columns=["symbol", "bars", "first", "last"]
+    )
+
+
+def last_bar_dates(
+    conn: sa.Connection, symbols: Sequence[str], before: dt.date | None = None
+) -> dict[str, dt.date | None]:
+    """The latest stored bar date of each symbol (optionally strictly before ``before``)."""
+    stmt = sa.select(price_history.c.symbol, sa.func.max(price_history.c.date)).where(
+        price_history.c.symbol.in_(list(symbols))
+    )
+    if before is not None:
+        stmt = stmt.where(price_history.c.date < before)
+    found = dict(conn.execute(stmt.group_by(price_history.c.symbol)).all())
+    return {s: found.get(s) for s in symbols}
+
+
+def bars_on(conn: sa.Connection, day: dt.date, symbols: Sequence[str]) -> dict[str, dict]:
+    """The stored bar of each symbol dated ``day`` (symbols without one are absent)."""
+    stmt = (
+        sa.select(price_history)
+        .where(price_history.c.date == day)
+        .where(price_history.c.symbol.in_(list(symbols)))
+    )
+    return {row.symbol: dict(row._mapping) for row in conn.execute(stmt)}
+
+
+def latest_closes(conn: sa.Connection, day: dt.date, symbols: Sequence[str]) -> dict[str, float]:
+    """The latest close on or before ``day`` of each symbol (symbols without one are absent)."""
+    latest = (
+        sa.select(price_history.c.symbol, sa.func.max(price_history.c.date).label("last"))
+        .where(price_history.c.symbol.in_(list(symbols)))
+        .where(price_history.c.date <= day)
+        .group_by(price_history.c.symbol)
+        .subquery()
+    )
+    stmt = sa.select(price_history.c.symbol, price_history.c.close).join(
+        latest,
+        sa.and_(price_history.c.symbol == latest.c.symbol, price_history.c.date == latest.c.last),
+    )
+    return {symbol: float(close) for symbol, close in conn.execute(stmt)}

@@ -1,0 +1,183 @@
+"""Settings read from the environment and an optional ``.env`` file.
+
+Secrets (the API key, database passwords) live only here: they never become notebook parameters,
+and every URL that is printed or logged goes through :func:`mask_url` first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from allocator.exceptions import SettingsError
+
+#: The checkout this package was installed from (editable install) or the working directory.
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = (
+    PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "pyproject.toml").exists() else Path.cwd()
+)
+
+ALPHAVANTAGE_DEFAULT_URL = "https://www.alphavantage.co/query"
+#: Seconds between vendor calls. The free tier allows 25 calls a day and refuses bursts; the
+#: documented per-minute limit has been 5 calls, so 12 s keeps a 3-symbol fetch safely under both.
+ALPHAVANTAGE_DEFAULT_DELAY = 12.0
+#: Retries of a transient vendor failure, the n-th (from 0) after ``backoff * 2**n`` seconds.
+ALPHAVANTAGE_DEFAULT_RETRIES = 3
+ALPHAVANTAGE_DEFAULT_BACKOFF = 2.0
+#: ``ALLOCATOR_QUOTE_SOURCE`` values: where the execute job may learn a day's open at 9:30.
+QUOTE_SOURCES = ("none", "alphavantage")
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)@")
+_APIKEY_PARAM = re.compile(r"(?i)(apikey=)[^&\s]+")
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with any password and ``apikey=`` query value replaced by ``***``."""
+    masked = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}***@", str(url))
+    return _APIKEY_PARAM.sub(r"\1***", masked)
+
+
+def load_dotenv_file(path: Path | None = None) -> None:
+    """Load ``.env`` (checkout root, else working directory); the environment wins."""
+    from dotenv import load_dotenv
+
+    for candidate in [path] if path else [PROJECT_ROOT / ".env", Path.cwd() / ".env"]:
+        if candidate and candidate.is_file():
+            load_dotenv(candidate, override=False)
+            return
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A snapshot of the environment, taken once per process or per job."""
+
+    database_url: str
+    runs_dir: Path
+    reports_dir: Path
+    log_dir: Path
+    alphavantage_api_key: str | None = field(default=None, repr=False)
+    alphavantage_base_url: str = ALPHAVANTAGE_DEFAULT_URL
+    alphavantage_delay: float = ALPHAVANTAGE_DEFAULT_DELAY
+    alphavantage_timeout: float = 30.0
+    alphavantage_max_retries: int = ALPHAVANTAGE_DEFAULT_RETRIES
+    alphavantage_backoff: float = ALPHAVANTAGE_DEFAULT_BACKOFF
+    #: ``alphavantage`` or ``None`` (no live quotes: orders wait for the fetch job's bar).
+    quote_source: str | None = None
+    kernel_name: str = "capital-allocator"
+
+    def require_api_key(self) -> str:
+        """The Alpha Vantage key, or a one-line error naming the variable to set."""
+        if not self.alphavantage_api_key:
+            raise SettingsError(
+                "ALPHAVANTAGE_API_KEY is not set: export it or add it to .env "
+                "(or use --source csv|synthetic for offline data)"
+            )
+        return self.alphavantage_api_key
+
+    def secret_values(self) -> list[str]:
+        """The values no artifact or log may contain: the API key, the database password and URL."""
+        from sqlalchemy.engine import make_url
+
+        found = [self.alphavantage_api_key or ""]
+        try:
+            password = make_url(self.database_url).password
+        except Exception:  # noqa: BLE001 - a malformed URL has no password to hide
+            password = None
+        if password:
+            found += [str(password), self.database_url]
+        # Short values would mask innocent text; nothing that short is a real secret.
+        return [value for value in found if len(value) >= 4]
+
+    @property
+    def masked_database_url(self) -> str:
+        return mask_url(self.database_url)
+
+    def __repr__(self) -> str:  # never print a password, even in a traceback
+        return (
+            f"Settings(database_url={self.masked_database_url!r}, runs_dir={str(self.runs_dir)!r}, "
+            f"reports_dir={str(self.reports_dir)!r}, alphavantage_base_url="
+            f"{mask_url(self.alphavantage_base_url)!r})"
+        )
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{PROJECT_ROOT / 'var' / 'allocator.sqlite3'}"
+
+
+def _float_env(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number: set it to seconds, e.g. 12") from None
+    if value < 0:
+        raise SettingsError(f"{name}={raw!r} is negative: set it to 0 or more seconds")
+    return value
+
+
+def _int_env(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number: set it to e.g. 3") from None
+    if value < 0:
+        raise SettingsError(f"{name}={raw!r} is negative: set it to 0 or more")
+    return value
+
+
+def _quote_source_env(env: dict[str, str]) -> str | None:
+    raw = (env.get("ALLOCATOR_QUOTE_SOURCE") or "").strip()
+    value = raw.lower() or "none"
+    if value not in QUOTE_SOURCES:
+        raise SettingsError(
+            f"ALLOCATOR_QUOTE_SOURCE={raw!r} is not a quote source: use "
+            f"{' or '.join(QUOTE_SOURCES)} (empty means none)"
+        )
+    return None if value == "none" else value
+
+
+def _dir_env(env: dict[str, str], name: str, default: Path) -> Path:
+    raw = env.get(name)
+    path = Path(raw).expanduser() if raw else default
+    return path if path.is_absolute() else (PROJECT_ROOT / path)
+
+
+def get_settings(environ: dict[str, str] | None = None, *, dotenv: bool = True) -> Settings:
+    """Read settings from ``environ`` (default: ``os.environ`` after loading ``.env``)."""
+    if environ is None:
+        if dotenv and os.environ.get("ALLOCATOR_DOTENV", "").lower() not in ("0", "off", "no"):
+            load_dotenv_file()
+        environ = dict(os.environ)
+    url = environ.get("DATABASE_URL") or default_database_url()
+    if "://" not in url:
+        raise SettingsError(
+            f"DATABASE_URL={mask_url(url)!r} is not a database URL: use e.g. "
+            "sqlite:///path/to/file.sqlite3 or postgresql://user:password@host:5432/name"
+        )
+    return Settings(
+        database_url=url,
+        runs_dir=_dir_env(environ, "ALLOCATOR_RUNS_DIR", PROJECT_ROOT / "runs"),
+        reports_dir=_dir_env(environ, "ALLOCATOR_REPORTS_DIR", PROJECT_ROOT / "reports"),
+        log_dir=_dir_env(environ, "ALLOCATOR_LOG_DIR", PROJECT_ROOT / "var" / "log"),
+        alphavantage_api_key=environ.get("ALPHAVANTAGE_API_KEY") or None,
+        alphavantage_base_url=environ.get("ALPHAVANTAGE_BASE_URL") or ALPHAVANTAGE_DEFAULT_URL,
+        alphavantage_delay=_float_env(
+            environ, "ALPHAVANTAGE_CALL_DELAY", ALPHAVANTAGE_DEFAULT_DELAY
+        ),
+        alphavantage_timeout=_float_env(environ, "ALPHAVANTAGE_TIMEOUT", 30.0),
+        alphavantage_max_retries=_int_env(
+            environ, "ALPHAVANTAGE_MAX_RETRIES", ALPHAVANTAGE_DEFAULT_RETRIES
+        ),
+        alphavantage_backoff=_float_env(
+            environ, "ALPHAVANTAGE_RETRY_BACKOFF", ALPHAVANTAGE_DEFAULT_BACKOFF
+        ),
+        quote_source=_quote_source_env(environ),
+        kernel_name=environ.get("ALLOCATOR_KERNEL") or "capital-allocator",
+    )

@@ -1,0 +1,157 @@
+"""The trading configuration: every parameter of the design document's table, typed and validated.
+
+A :class:`TradingConfig` is a pure value. Versions of it live in the ``trading_config`` table
+(see :mod:`~allocator.shell.persistence.configs`); the signal for a trade date always reads the
+version active on that date, so monthly tuning changes behaviour from the month it starts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from allocator.exceptions import ConfigValidationError
+
+DEFAULT_ASSETS: tuple[str, ...] = ("SPY", "QQQ", "DIA")
+
+
+@dataclass(frozen=True)
+class TradingConfig:
+    """Parameters of the regime-based strategy (defaults: the seed's table)."""
+
+    # Capital management
+    daily_capital: float = 1000.0
+    assets: tuple[str, ...] = field(default=DEFAULT_ASSETS)
+    lookback_days: int = 252
+    # Regime detection
+    regime_bullish_threshold: float = 0.3
+    regime_bearish_threshold: float = -0.3
+    # Risk management
+    risk_high_threshold: float = 70.0
+    risk_medium_threshold: float = 40.0
+    max_drawdown_tolerance: float = 15.0
+    min_sharpe_target: float = 1.0
+    # Allocation percentages (fractions of daily capital, or of holdings for sells)
+    allocation_low_risk: float = 0.8
+    allocation_medium_risk: float = 0.5
+    allocation_high_risk: float = 0.3
+    allocation_neutral: float = 0.2
+    sell_percentage: float = 0.7
+    # Scoring weights
+    momentum_weight: float = 0.6
+    price_momentum_weight: float = 0.4
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "assets", tuple(self.assets))
+        validate_config(self)
+
+    def with_changes(self, **changes: Any) -> TradingConfig:
+        """A validated copy with ``changes`` applied (used by tuning and what-if backtests)."""
+        unknown = set(changes) - set(PARAMETER_NAMES)
+        if unknown:
+            raise ConfigValidationError(
+                sorted(unknown)[0], f"unknown parameter; known: {', '.join(PARAMETER_NAMES)}"
+            )
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["assets"] = list(self.assets)
+        return data
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> TradingConfig:
+        """Build from a mapping (a database row, JSON, notebook parameters); extra keys ignored."""
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in values and values[f.name] is not None:
+                kwargs[f.name] = _coerce(f.name, values[f.name])
+        return cls(**kwargs)
+
+
+PARAMETER_NAMES: tuple[str, ...] = tuple(f.name for f in fields(TradingConfig))
+_INT_FIELDS = {"lookback_days"}
+_FRACTION_FIELDS = (
+    "allocation_low_risk",
+    "allocation_medium_risk",
+    "allocation_high_risk",
+    "allocation_neutral",
+    "sell_percentage",
+    "momentum_weight",
+    "price_momentum_weight",
+)
+#: The least history the features need: 60-session returns plus the 50-session SMA (see features).
+MIN_LOOKBACK_DAYS = 61
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name == "assets":
+        if isinstance(value, str):
+            value = [part for part in value.replace(",", " ").split() if part]
+        return tuple(str(v).strip().upper() for v in value)
+    try:
+        if name in _INT_FIELDS:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigValidationError(name, f"{value!r} is not a number") from None
+
+
+def validate_config(cfg: TradingConfig) -> None:
+    """Raise :class:`ConfigValidationError` naming the first invalid field."""
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name == "assets":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigValidationError(f.name, f"{value!r} is not a number")
+        if not math.isfinite(value):
+            raise ConfigValidationError(f.name, f"{value!r} is not a finite number")
+    if not cfg.assets:
+        raise ConfigValidationError("assets", "the asset list is empty: give at least one symbol")
+    for symbol in cfg.assets:
+        if not symbol or not symbol.replace(".", "").replace("-", "").isalnum():
+            raise ConfigValidationError("assets", f"{symbol!r} is not a ticker symbol")
+    if len(set(cfg.assets)) != len(cfg.assets):
+        raise ConfigValidationError("assets", f"{list(cfg.assets)} lists a symbol twice")
+    if cfg.daily_capital <= 0:
+        raise ConfigValidationError("daily_capital", f"{cfg.daily_capital} must be above 0")
+    if cfg.lookback_days < MIN_LOOKBACK_DAYS:
+        raise ConfigValidationError(
+            "lookback_days",
+            f"{cfg.lookback_days} is too short: the features need at least {MIN_LOOKBACK_DAYS}",
+        )
+    if not -1.0 <= cfg.regime_bearish_threshold < cfg.regime_bullish_threshold <= 1.0:
+        raise ConfigValidationError(
+            "regime_bearish_threshold",
+            f"need -1 <= bearish ({cfg.regime_bearish_threshold}) < bullish "
+            f"({cfg.regime_bullish_threshold}) <= 1",
+        )
+    if not 0.0 <= cfg.risk_medium_threshold < cfg.risk_high_threshold <= 100.0:
+        raise ConfigValidationError(
+            "risk_medium_threshold",
+            f"need 0 <= medium ({cfg.risk_medium_threshold}) < high "
+            f"({cfg.risk_high_threshold}) <= 100",
+        )
+    if not 0.0 < cfg.max_drawdown_tolerance <= 100.0:
+        raise ConfigValidationError(
+            "max_drawdown_tolerance", f"{cfg.max_drawdown_tolerance} must be a percent in (0, 100]"
+        )
+    for name in _FRACTION_FIELDS:
+        value = getattr(cfg, name)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigValidationError(name, f"{value} must be within 0..1")
+    if not cfg.sell_percentage >= 0.3:
+        raise ConfigValidationError(
+            "sell_percentage",
+            f"{cfg.sell_percentage} is below 0.3, the fraction sold at the bearish threshold",
+        )
+    total = cfg.momentum_weight + cfg.price_momentum_weight
+    if abs(total - 1.0) > 1e-9:
+        raise ConfigValidationError(
+            "momentum_weight",
+            f"momentum_weight + price_momentum_weight = {total:g}; they must sum to 1",
+        )
