@@ -81,3 +81,7 @@ class MissingBarsError(AllocatorError):
 
 class JobError(AllocatorError):
     """A job was asked for something it cannot do (bad argument, unknown job)."""
+
+
+class BacktestError(AllocatorError):
+    """The backtest cannot run over the period asked for (history, configs)."""

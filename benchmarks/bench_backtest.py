@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from allocator.backtest.engine import ConfigSchedule, history_start, run_backtest
+from allocator.backtest.schedule import ConfigSchedule
+from allocator.jobs.backtest import history_start, run_backtest
 from allocator.shell.marketdata.csvsource import CsvSource
 from allocator.shell.marketdata.synthetic import SyntheticSource
 from allocator.strategy.config import TradingConfig

@@ -6,7 +6,7 @@ Runs, in a temporary SQLite database and archive:
 
 * a trivial job notebook (one call: ``is_session(trade_date)``) through ``run_job``
   (papermill execution + archive + HTML/Markdown rendering + job_runs + index), and through
-  ``allocator.notebook.runner.execute`` alone (papermill with the runner's options);
+  ``allocator.notebook.runner.execute_notebook`` alone (papermill with the runner's options);
 * the same call directly: in a fresh Python process (imports included) and in-process;
 * ``tests/notebooks/probe.ipynb`` (logging, a database write, a figure, a table), which is closer
   to a daily job's artifact, to measure bytes per run per format.
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             ALLOCATOR_RUNS_DIR=str(tmp / "runs"),
             ALLOCATOR_REPORTS_DIR=str(tmp / "reports"),
         )
-        from allocator.notebook.runner import execute, run_job
+        from allocator.notebook.runner import execute_notebook, run_job
         from allocator.shell.calendar import is_session
         from allocator.shell.persistence import make_engine
         from allocator.shell.persistence.migrate import upgrade
@@ -110,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 args.repeat,
             ),
-            "papermill execution only (runner.execute)": timed(
-                lambda: execute(
+            "papermill execution only (runner.execute_notebook)": timed(
+                lambda: execute_notebook(
                     notebooks / "signal.ipynb",
                     tmp / "plain.ipynb",
                     {"trade_date": SESSION},

@@ -5,8 +5,8 @@ import sqlalchemy as sa
 
 from allocator.cli.commands import main
 from allocator.exceptions import CalendarError
-from allocator.jobs.backfill import latest_complete_session, resolve_range
-from allocator.shell.calendar import EASTERN
+from allocator.jobs.backfill import resolve_range
+from allocator.shell.calendar import EASTERN, latest_complete_session
 from allocator.shell.persistence import make_engine
 from allocator.shell.persistence.schema import price_history
 

@@ -14,12 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from allocator.cli.calibration import main, read_csv_closes
 from allocator.exceptions import MarketDataError, MissingBarsError
 from allocator.strategy.calibration import (
     TARGETS,
     distributions,
-    main,
-    read_csv_closes,
     signal_series,
     target_failures,
 )

@@ -16,7 +16,12 @@ import sqlalchemy as sa
 from allocator.cli.commands import main
 from allocator.shell import calendar
 from allocator.shell.marketdata.synthetic import SyntheticSource
+from allocator.shell.persistence.configs import version_for_date
+from allocator.shell.persistence.prices import load_bars, wide
 from allocator.shell.persistence.schema import job_runs, price_history, trades
+from allocator.shell.persistence.signals import get_signal
+from allocator.strategy.decision import decide
+from allocator.strategy.market_state import signal_state
 from tests.helpers import seed
 
 pytestmark = pytest.mark.notebook
@@ -107,11 +112,23 @@ def test_signal_then_execute_then_fetch_notebooks(job_env, capfd):
 
     assert main(["run", "signal", "--date", str(DAY)]) == 0
     signal = scraps(archived(tmp_path, "signal")[0])
-    assert signal["action"] in ("BUY", "SELL", "HOLD")
-    assert -1.0 <= signal["regime"] <= 1.0 and 0.0 <= signal["risk"] <= 100.0
-    assert isinstance(signal["signal_id"], int)
-    if signal["action"] == "BUY":
-        assert sum(signal["allocations"].values()) > 0
+    with engine.connect() as conn:
+        stored = get_signal(conn, DAY)
+        config = version_for_date(conn, DAY).config
+        closes = wide(load_bars(conn, config.assets, before=DAY), "close", config.assets)
+    # the glued numbers are the stored row's ...
+    assert signal["signal_id"] == stored.id and signal["status"] == "created"
+    assert signal["action"] == stored.action
+    assert signal["allocations"] == stored.allocations
+    assert (signal["regime"], signal["risk"]) == (
+        stored.features_used["regime"],
+        stored.features_used["risk"],
+    )
+    # ... and the decision the core takes on the stored bars before D, with nothing held yet
+    expected = decide(signal_state(closes, config, DAY), config, {})
+    assert signal["action"] == expected.action == "BUY"
+    assert signal["allocations"] == expected.allocations
+    assert (signal["regime"], signal["risk"]) == (expected.regime, expected.risk)
 
     assert main(["run", "execute", "--date", str(DAY)]) == 0
     executed = scraps(archived(tmp_path, "execute")[0])
@@ -119,13 +136,17 @@ def test_signal_then_execute_then_fetch_notebooks(job_env, capfd):
     assert list(frame.columns) == ["symbol", "action", "quantity", "price", "amount", "status"]
     assert executed["cash"] == pytest.approx(1000.0)  # the deposit; orders wait for the open
     assert executed["positions"] == {}
-    assert set(frame["status"]) <= {"pending"}
+    assert set(frame["status"]) == {"pending"}
+    # one pending order per asset the signal allocated to
+    assert sorted(zip(frame["symbol"], frame["action"], strict=True)) == sorted(
+        (symbol, "BUY") for symbol in signal["allocations"]
+    )
 
     vendor.visible_through = DAY
     assert main(["run", "fetch", "--date", str(DAY)]) == 0
     filled = rows(engine, trades)
-    assert all(t.status == "filled" for t in filled)
-    assert len(filled) == len(frame)
+    assert all(t.status == "filled" and t.signal_id == signal["signal_id"] for t in filled)
+    assert {t.symbol: t.ordered_amount for t in filled} == signal["allocations"]
     capfd.readouterr()
 
 

@@ -189,7 +189,7 @@ def test_bad_arguments_fail_fast_without_a_kernel(job_env, monkeypatch, capfd, a
     def no_kernel(*args, **kwargs):
         raise AssertionError("a kernel was started")
 
-    monkeypatch.setattr(runner, "execute", no_kernel)
+    monkeypatch.setattr(runner, "execute_notebook", no_kernel)
 
     code = main(argv)
 

@@ -1,93 +1,65 @@
-"""The backtest: the daily jobs' decision and fill functions replayed over a period, in memory.
+"""The backtest: the daily session step replayed over given sessions, in memory.
 
-For every session D in [start, end], exactly as the production day does it:
+For every session D, exactly as the production day does it
+(:func:`~allocator.portfolio.session.step_session`):
 
-1. the signal for D: :func:`~.decision.decide` on the market state of the last close
-   before D, with the config version active on D and the holdings of that morning;
+1. the signal for D: the decision on the market state of the last close before D, with the
+   config version active on D and the holdings of that morning;
 2. the deposit of D's ``daily_capital`` into cash;
-3. the fills of the signal's orders at D's open: :func:`~.fills.fill_orders_at_open`;
+3. the fills of the signal's orders at D's open;
 4. the valuation at D's close.
 
-It reads bars and configs and writes nothing: production tables are never touched. Benchmarks get
-the same deposits on the same days, filled by the same fill function.
+It reads bars and configs and writes nothing. Benchmarks get the same deposits on the same days
+(:mod:`~allocator.backtest.benchmarks`). The caller gives the sessions (the NYSE calendar is the
+shell's: see :func:`allocator.jobs.backtest.run_backtest`).
 """
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from allocator.exceptions import AllocatorError, MissingBarsError
+from allocator.backtest.benchmarks import benchmarks
+from allocator.backtest.prices import PriceTable
+from allocator.backtest.schedule import ConfigSchedule
+from allocator.exceptions import BacktestError
 from allocator.portfolio import metrics
-from allocator.portfolio.fills import (
-    Book,
-    Fill,
-    Order,
-    fill_orders_at_open,
-    orders_from_allocations,
-)
-from allocator.shell import calendar
+from allocator.portfolio.book import Book
+from allocator.portfolio.session import SessionOutcome, StrategyState, step_session
 from allocator.strategy.config import TradingConfig
-from allocator.strategy.decision import decide
 from allocator.strategy.market_state import MarketState, market_states
 from allocator.strategy.risk import required_history
 
-BENCHMARK_SYMBOL = "SPY"
-
-
-class BacktestError(AllocatorError):
-    """The backtest cannot run over the period asked for (history, configs)."""
-
-
-@dataclass(frozen=True)
-class ScheduledConfig:
-    """A config and the first date it applies (until the next one starts)."""
-
-    start_date: dt.date
-    config: TradingConfig
-    version_id: int | None = None
-
-
-class ConfigSchedule:
-    """Which config applies on each date: stored versions, or one config for every date."""
-
-    def __init__(self, entries: Sequence[ScheduledConfig], label: str):
-        if not entries:
-            raise BacktestError("the config schedule is empty: seed a config first")
-        self.entries = sorted(entries, key=lambda e: e.start_date)
-        self._starts = [e.start_date for e in self.entries]
-        self.label = label
-
-    @classmethod
-    def constant(cls, config: TradingConfig, label: str = "given config") -> ConfigSchedule:
-        return cls([ScheduledConfig(dt.date.min, config)], label)
-
-    def at(self, day: dt.date) -> ScheduledConfig:
-        i = bisect.bisect_right(self._starts, day) - 1
-        if i < 0:
-            raise BacktestError(f"no config applies on {day}: the first starts {self._starts[0]}")
-        return self.entries[i]
-
-    def configs(self, start: dt.date, end: dt.date) -> list[TradingConfig]:
-        """The distinct configs that apply somewhere in [start, end]."""
-        seen: list[TradingConfig] = []
-        ends = [*self._starts[1:], dt.date.max]  # each entry applies until the next one starts
-        for entry, next_start in zip(self.entries, ends, strict=True):
-            if entry.start_date <= end and next_start > start and entry.config not in seen:
-                seen.append(entry.config)
-        return seen
-
-    @property
-    def symbols(self) -> list[str]:
-        out: list[str] = []
-        for e in self.entries:
-            out += [s for s in e.config.assets if s not in out]
-        return out
+DAILY_COLUMNS = ["date", "deposit", "cash", "positions_value", "total_value", "action", "n_trades"]
+TRADE_COLUMNS = ["date", "symbol", "action", "quantity", "price", "amount", "realized_pnl"]
+SIGNAL_COLUMNS = [
+    "date",
+    "action",
+    "regime",
+    "risk",
+    "allocation_pct",
+    "confidence",
+    "config_version",
+]
+#: The metrics of the strategy and the benchmarks side by side in ``comparison``.
+COMPARED = (
+    "twr",
+    "cagr",
+    "mwr",
+    "volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "final_value",
+    "total_deposits",
+    "n_trades",
+    "exposure",
+)
 
 
 @dataclass
@@ -126,285 +98,167 @@ class BacktestResult:
 
 
 @dataclass(frozen=True)
-class PriceTable:
-    """Opens and closes by date (wide, one column per symbol) for fast per-day lookups."""
+class StrategyRun:
+    """The strategy's own results over the sessions: four named frames and the final book."""
 
-    opens: pd.DataFrame
-    closes: pd.DataFrame
-
-    @classmethod
-    def from_bars(cls, bars: pd.DataFrame) -> PriceTable:
-        """From a long frame with columns symbol, date, open, close."""
-        if bars.empty:
-            raise MissingBarsError({}, "no bars to backtest on: backfill history first")
-        opens = bars.pivot(index="date", columns="symbol", values="open").sort_index()
-        closes = bars.pivot(index="date", columns="symbol", values="close").sort_index()
-        opens.columns.name = closes.columns.name = None
-        return cls(opens.astype("float64"), closes.astype("float64"))
-
-    def rows(
-        self, frame: pd.DataFrame, symbols: list[str], days: list[dt.date]
-    ) -> dict[dt.date, dict[str, float]]:
-        values = frame.reindex(index=days, columns=symbols).to_numpy()
-        return {
-            d: {s: v for s, v in zip(symbols, row, strict=True) if v == v}
-            for d, row in zip(days, values, strict=True)
-        }
+    daily: pd.DataFrame
+    trades: pd.DataFrame
+    signals: pd.DataFrame
+    weights: pd.DataFrame
+    book: Book
 
 
-def history_start(start: dt.date, schedule: ConfigSchedule) -> dt.date:
-    """The first date of history the backtest needs before ``start`` (the signal's window)."""
-    need = max(
-        required_history(c) for c in schedule.configs(start, start + dt.timedelta(days=36500))
-    )
-    return calendar.last_n_sessions(calendar.previous_session(start), need)[0]
+class _Recorder:
+    """Collects each session's outcome into the rows of the result frames."""
 
+    def __init__(self, symbols: list[str]):
+        self.symbols = symbols
+        self.daily: list[tuple] = []
+        self.trades: list[tuple] = []
+        self.signals: list[tuple] = []
+        self.weights: list[dict] = []
 
-def _check_sessions(prices: PriceTable, symbols: list[str], sessions: list[dt.date]) -> None:
-    table = prices.closes.reindex(index=sessions, columns=symbols)
-    gaps = table.isna()
-    if gaps.to_numpy().any():
-        missing = {
-            s: [str(d) for d in table.index[gaps[s].to_numpy()]][:5]
-            for s in symbols
-            if gaps[s].any()
-        }
-        detail = "; ".join(f"{s}: {', '.join(days)}" for s, days in missing.items())
-        raise MissingBarsError(
-            missing, f"bars missing inside the backtest period ({detail}): backfill them"
+    def add(self, outcome: SessionOutcome, version_id: int | None, book: Book, closes) -> None:
+        d, v = outcome.decision, outcome.valuation
+        day, total = outcome.day, v.total_value
+        self.daily.append(
+            (day, outcome.deposit, v.cash, v.positions_value, total, d.action, len(outcome.fills))
+        )
+        self.signals.append(
+            (day, d.action, d.regime, d.risk, d.allocation_pct, d.confidence, version_id)
+        )
+        self.trades += [
+            (day, f.symbol, f.action, f.quantity, f.price, f.amount)
+            + (f.realized_pnl if f.action == "SELL" else np.nan,)
+            for f in outcome.fills
+        ]
+        held = {s: p.quantity * closes[s] / total for s, p in book.positions.items()}
+        self.weights.append({"date": day, **held, "cash": v.cash / total})
+
+    def result(self, book: Book) -> StrategyRun:
+        weights = pd.DataFrame(self.weights).set_index("date")
+        return StrategyRun(
+            daily=pd.DataFrame(self.daily, columns=DAILY_COLUMNS),
+            trades=pd.DataFrame(self.trades, columns=TRADE_COLUMNS),
+            signals=pd.DataFrame(self.signals, columns=SIGNAL_COLUMNS),
+            weights=weights.reindex(columns=[*self.symbols, "cash"]).fillna(0.0),
+            book=book,
         )
 
 
-def _states(
-    prices: PriceTable, schedule: ConfigSchedule, start: dt.date, end: dt.date
+def market_states_for(
+    prices: PriceTable, schedule: ConfigSchedule, sessions: list[dt.date]
 ) -> dict[TradingConfig, dict[dt.date, MarketState]]:
-    """Market states of each config over the period only (the cost stays linear in sessions)."""
+    """Market states of each config over the period only (the cost stays linear in sessions).
+
+    Each config's window starts ``required_history`` bars before the first session and ends at
+    the last close before the last session.
+    """
+    dates = prices.dates
+    first_i, last_i = dates.index(sessions[0]), dates.index(sessions[-1])
     out = {}
-    for config in schedule.configs(start, end):
-        first = calendar.last_n_sessions(
-            calendar.previous_session(start), required_history(config)
-        )[0]
-        closes = prices.closes.loc[first : calendar.previous_session(end), list(config.assets)]
+    for config in schedule.configs(sessions[0], sessions[-1]):
+        window = dates[max(0, first_i - required_history(config)) : last_i]
+        if not window:
+            out[config] = {}
+            continue
+        closes = prices.closes.loc[window[0] : window[-1], list(config.assets)]
         out[config] = market_states(closes.dropna(how="all"), config)
     return out
 
 
-def simulate_strategy(
+def _state_before(
+    day: dt.date, as_of: dt.date | None, states: dict[dt.date, MarketState], config: TradingConfig
+) -> MarketState:
+    """The market state of the last close before ``day``, or a clear error when there is none."""
+    if as_of is None:
+        raise BacktestError(f"no bar before {day}: the signal needs history before the start")
+    state = states.get(as_of)
+    if state is None:
+        first = min(states) if states else None
+        raise BacktestError(
+            f"not enough history before {day}: the signal needs "
+            f"{required_history(config)} closes per asset; the first date with a full "
+            f"window is {first}; start later or backfill earlier"
+        )
+    return state
+
+
+def simulate(
     prices: PriceTable,
     sessions: list[dt.date],
     schedule: ConfigSchedule,
     *,
-    progress: bool | None = False,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, Book]:
-    """Run the daily decision and fills over ``sessions``: daily, trades, signals, weights, book."""
-    from tqdm import tqdm
+    on_session: Callable[[dt.date], None] | None = None,
+) -> StrategyRun:
+    """Run :func:`~allocator.portfolio.session.step_session` over ``sessions`` on an empty book.
 
-    start, end = sessions[0], sessions[-1]
+    ``on_session(day)`` is called after each session (a progress bar, for one).
+    """
     symbols = schedule.symbols
-    _check_sessions(prices, symbols, sessions)
-    states = _states(prices, schedule, start, end)
+    prices.require_sessions(symbols, sessions)
+    states = market_states_for(prices, schedule, sessions)
     opens = prices.rows(prices.opens, symbols, sessions)
     closes = prices.rows(prices.closes, symbols, sessions)
-    index = {d: i for i, d in enumerate(prices.closes.index)}
-    all_dates = list(prices.closes.index)
-
-    book = Book()
-    daily, trades, signals, weights = [], [], [], []
-    for day in tqdm(
-        sessions,
-        desc="backtest",
-        unit="day",
-        disable=None if progress is None else not progress,
-        mininterval=0.5,
-    ):
+    index = {d: i for i, d in enumerate(prices.dates)}
+    dates = prices.dates
+    state = StrategyState()
+    recorder = _Recorder(symbols)
+    for day in sessions:
         entry = schedule.at(day)
-        config = entry.config
         i = index[day]
-        if i == 0:
-            raise BacktestError(f"no bar before {day}: the signal needs history before the start")
-        as_of = all_dates[i - 1]
-        state = states[config].get(as_of)
-        if state is None:
-            first = min(states[config]) if states[config] else None
-            raise BacktestError(
-                f"not enough history before {day}: the signal needs "
-                f"{required_history(config)} closes per asset; the first date with a full "
-                f"window is {first}; start later or backfill earlier"
-            )
-        decision = decide(state, config, book.holdings())
-        book.cash += config.daily_capital
-        orders = orders_from_allocations(decision.allocations, decision.sell_quantities)
-        fills, book = fill_orders_at_open(orders, opens[day], book)
-        day_closes = closes[day]
-        positions_value = book.positions_value(day_closes)
-        total = book.cash + positions_value
-        daily.append(
-            (
-                day,
-                config.daily_capital,
-                book.cash,
-                positions_value,
-                total,
-                decision.action,
-                len(fills),
-            )
+        market = _state_before(
+            day, dates[i - 1] if i > 0 else None, states[entry.config], entry.config
         )
-        signals.append(
-            (
-                day,
-                decision.action,
-                decision.regime,
-                decision.risk,
-                decision.allocation_pct,
-                decision.confidence,
-                entry.version_id,
-            )
-        )
-        trades += [
-            (
-                day,
-                f.symbol,
-                f.action,
-                f.quantity,
-                f.price,
-                f.amount,
-                f.realized_pnl if f.action == "SELL" else np.nan,
-            )
-            for f in fills
-        ]
-        weights.append(
-            {
-                "date": day,
-                **{s: p.quantity * day_closes[s] / total for s, p in book.positions.items()},
-                "cash": book.cash / total,
-            }
-        )
-
-    daily_frame = pd.DataFrame(
-        daily,
-        columns=["date", "deposit", "cash", "positions_value", "total_value", "action", "n_trades"],
-    )
-    trades_frame = pd.DataFrame(
-        trades, columns=["date", "symbol", "action", "quantity", "price", "amount", "realized_pnl"]
-    )
-    signals_frame = pd.DataFrame(
-        signals,
-        columns=[
-            "date",
-            "action",
-            "regime",
-            "risk",
-            "allocation_pct",
-            "confidence",
-            "config_version",
-        ],
-    )
-    weights_frame = (
-        pd.DataFrame(weights).set_index("date").reindex(columns=[*symbols, "cash"]).fillna(0.0)
-    )
-    return daily_frame, trades_frame, signals_frame, weights_frame, book
+        outcome = step_session(state, day, market, entry.config, opens[day], closes[day])
+        recorder.add(outcome, entry.version_id, state.book, closes[day])
+        if on_session is not None:
+            on_session(day)
+    return recorder.result(state.book)
 
 
-def simulate_rule(
-    prices: PriceTable,
-    sessions: list[dt.date],
-    deposits: Sequence[float],
-    orders_for: Callable[[Book], list[Order]],
-    symbols: list[str],
-) -> pd.DataFrame:
-    """A benchmark: the same deposits, orders from ``orders_for(book)`` filled at each open."""
-    opens = prices.rows(prices.opens, symbols, sessions)
-    closes = prices.rows(prices.closes, symbols, sessions)
-    book = Book()
-    rows = []
-    for day, deposit in zip(sessions, deposits, strict=True):
-        book.cash += deposit
-        fills: list[Fill] = []
-        orders = orders_for(book)
-        if orders:
-            fills, book = fill_orders_at_open(orders, opens[day], book)
-        value = book.positions_value(closes[day])
-        rows.append((day, deposit, book.cash, value, book.cash + value))
-    return pd.DataFrame(rows, columns=["date", "deposit", "cash", "positions_value", "total_value"])
-
-
-def _buy_with_cash(symbols: list[str]) -> Callable[[Book], list[Order]]:
-    """Spend the available cash (whole cents) in equal parts on ``symbols`` at the open."""
-
-    def orders(book: Book) -> list[Order]:
-        cents = int(book.cash * 100 + 1e-6) // len(symbols)
-        return [Order(s, "BUY", amount=cents / 100) for s in symbols] if cents > 0 else []
-
-    return orders
-
-
-def benchmarks(
-    prices: PriceTable, sessions: list[dt.date], deposits: Sequence[float], assets: list[str]
-) -> dict[str, pd.DataFrame]:
-    """All into SPY at each open, equal weight into the assets, and cash — same deposits."""
-    out = {}
-    if (
-        BENCHMARK_SYMBOL in prices.closes.columns
-        and not prices.closes.reindex(index=sessions)[BENCHMARK_SYMBOL].isna().any()
-    ):
-        out["all SPY"] = simulate_rule(
-            prices, sessions, deposits, _buy_with_cash([BENCHMARK_SYMBOL]), [BENCHMARK_SYMBOL]
-        )
-    out["equal weight"] = simulate_rule(prices, sessions, deposits, _buy_with_cash(assets), assets)
-    out["cash"] = simulate_rule(prices, sessions, deposits, lambda book: [], assets)
-    return out
-
-
-COMPARED = (
-    "twr",
-    "cagr",
-    "mwr",
-    "volatility",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "calmar",
-    "final_value",
-    "total_deposits",
-    "n_trades",
-    "exposure",
-)
-
-
-def run_backtest(
+def backtest_sessions(
     bars: pd.DataFrame,
-    start: dt.date | str,
-    end: dt.date | str,
+    sessions: list[dt.date],
     schedule: ConfigSchedule,
     *,
     with_benchmarks: bool = True,
-    progress: bool | None = False,
+    on_session: Callable[[dt.date], None] | None = None,
 ) -> BacktestResult:
-    """Backtest the strategy over the sessions in [start, end] on ``bars``.
+    """Backtest the strategy over ``sessions`` (ascending trade dates) on ``bars``.
 
-    ``bars`` is a long frame (symbol, date, open, close, …) holding at least the configured
-    assets from :func:`history_start` to ``end`` (and SPY for its benchmark).
+    ``bars`` is a long frame (symbol, date, open, close, …) holding the configured assets from
+    ``required_history`` sessions before the first session to the last (and SPY for its
+    benchmark). Raises :class:`BacktestError` or :class:`MissingBarsError` naming what is missing.
     """
-    start, end = calendar.to_date(start, "start"), calendar.to_date(end, "end")
-    sessions = calendar.sessions_between(start, end)
     if not sessions:
-        raise BacktestError(f"no NYSE session between {start} and {end}")
+        raise BacktestError("no session to backtest: the period holds no NYSE session")
     prices = PriceTable.from_bars(bars)
-    daily, trades, signals, weights, book = simulate_strategy(
-        prices, sessions, schedule, progress=progress
-    )
+    run = simulate(prices, sessions, schedule, on_session=on_session)
     result = BacktestResult(
-        sessions[0], sessions[-1], schedule.label, daily, trades, signals, weights, book
+        sessions[0],
+        sessions[-1],
+        schedule.label,
+        run.daily,
+        run.trades,
+        run.signals,
+        run.weights,
+        run.book,
     )
     result.final_config = schedule.at(sessions[-1]).config
-    result.metrics = metrics.summary(daily, trades)
+    result.metrics = metrics.summary(run.daily, run.trades)
     if with_benchmarks:
-        assets = list(schedule.at(sessions[-1]).config.assets)
-        result.benchmarks = benchmarks(prices, sessions, daily["deposit"].tolist(), assets)
-        rows = {"strategy": {k: result.metrics[k] for k in COMPARED}}
-        for name, frame in result.benchmarks.items():
-            m = metrics.summary(frame)
-            rows[name] = {k: m.get(k, np.nan) for k in COMPARED}
-            rows[name]["n_trades"] = np.nan
-        result.comparison = pd.DataFrame(rows).T
+        assets = list(result.final_config.assets)
+        result.benchmarks = benchmarks(prices, sessions, run.daily["deposit"].tolist(), assets)
+        result.comparison = comparison_table(result.metrics, result.benchmarks)
     return result
+
+
+def comparison_table(strategy: dict, benchmark_daily: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The :data:`COMPARED` metrics of the strategy and of each benchmark, one row each."""
+    rows = {"strategy": {k: strategy[k] for k in COMPARED}}
+    for name, frame in benchmark_daily.items():
+        m = metrics.summary(frame)
+        rows[name] = {k: m.get(k, np.nan) for k in COMPARED}
+        rows[name]["n_trades"] = np.nan
+    return pd.DataFrame(rows).T

@@ -11,8 +11,8 @@ import argparse
 import sys
 
 from allocator.cli.commands import main as allocator_main
-from allocator.jobs.backfill import latest_complete_session
 from allocator.shell import calendar
+from allocator.shell.calendar import latest_complete_session
 from allocator.shell.settings import get_settings
 
 #: Sessions of history loaded before the demo date: the features need a year, the backtest more.

@@ -7,24 +7,10 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from allocator.exceptions import CalendarError, ConfigNotFoundError
-from allocator.jobs.ingest import IngestReport, ingest
+from allocator.exceptions import CalendarError
+from allocator.jobs.ingest import IngestReport, default_symbols, ingest
 from allocator.shell import calendar
 from allocator.shell.marketdata.base import MarketDataSource
-from allocator.shell.persistence.configs import active_version
-from allocator.strategy.config import DEFAULT_ASSETS
-
-#: The bar of a session is complete after the close (16:00 ET); fetch runs at 16:35.
-CLOSE_TIME = dt.time(16, 0)
-
-
-def latest_complete_session(now: dt.datetime | None = None) -> dt.date:
-    """The last session whose closing bar exists at ``now`` (America/New_York)."""
-    now = (now or calendar.now_eastern()).astimezone(calendar.EASTERN)
-    today = now.date()
-    if calendar.is_session(today) and now.time() >= CLOSE_TIME:
-        return today
-    return calendar.previous_session(today)
 
 
 def resolve_range(
@@ -40,31 +26,28 @@ def resolve_range(
     if days is not None:
         if days < 1:
             raise CalendarError(f"--days {days}: give a positive number of sessions")
-        last = calendar.to_date(end, "--end") if end is not None else latest_complete_session(now)
+        last = (
+            calendar.to_date(end, "--end")
+            if end is not None
+            else calendar.latest_complete_session(now)
+        )
         sessions = calendar.last_n_sessions(last, days)
         return sessions[0], sessions[-1]
     if start is None:
         raise CalendarError("give --days N or --start YYYY-MM-DD (with an optional --end)")
     first = calendar.to_date(start, "--start")
-    last = calendar.to_date(end, "--end") if end is not None else latest_complete_session(now)
+    last = (
+        calendar.to_date(end, "--end") if end is not None else calendar.latest_complete_session(now)
+    )
     if last < first:
         raise CalendarError(f"--end {last} is before --start {first}")
-    complete = latest_complete_session(now)
+    complete = calendar.latest_complete_session(now)
     if last > complete:
         raise CalendarError(
             f"--end {last} is after the latest complete session {complete}: "
             "a bar exists only after its session's close"
         )
     return first, last
-
-
-def default_symbols(engine: sa.Engine) -> tuple[str, ...]:
-    """The active config's assets, or the seed's defaults before any config exists."""
-    try:
-        with engine.connect() as conn:
-            return active_version(conn).config.assets
-    except ConfigNotFoundError:
-        return DEFAULT_ASSETS
 
 
 def backfill(

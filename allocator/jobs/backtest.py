@@ -1,9 +1,9 @@
-"""The backtest job: load bars and configs, then :func:`allocator.backtest.engine.run_backtest`.
+"""The backtest job: load bars and configs, then run :mod:`allocator.backtest` over the sessions.
 
 Data sources: ``database`` (``price_history``, the default), or any market data source read
 straight into memory (``csv`` with ``csv_dir``, ``synthetic``) without touching the database.
 Config sources: ``history`` (the version active on each date, as production had it), ``active``
-(a dry run of today's production config over the whole period), ``default`` (the seed's
+(a dry run of today's production config over the whole period), ``default`` (the design document's
 defaults); ``overrides`` (a dict, or JSON text) changes parameters on top, for what-if runs.
 """
 
@@ -16,22 +16,57 @@ from typing import Any
 
 import pandas as pd
 
-from allocator.backtest.engine import (
-    BENCHMARK_SYMBOL,
-    BacktestError,
-    BacktestResult,
-    ConfigSchedule,
-    ScheduledConfig,
-    history_start,
-    run_backtest,
-)
-from allocator.exceptions import JobError
+from allocator.backtest.benchmarks import BENCHMARK_SYMBOL
+from allocator.backtest.engine import BacktestResult, backtest_sessions
+from allocator.backtest.schedule import ConfigSchedule, ScheduledConfig
+from allocator.exceptions import BacktestError, JobError
 from allocator.shell import calendar
 from allocator.shell.settings import Settings
 from allocator.strategy.config import TradingConfig
+from allocator.strategy.risk import required_history
 
 CONFIG_SOURCES = ("history", "active", "default")
 DATA_SOURCES = ("database", "csv", "synthetic")
+
+
+def history_start(start: dt.date, schedule: ConfigSchedule) -> dt.date:
+    """The first date of history the backtest needs before ``start`` (the signal's window)."""
+    need = max(
+        required_history(c) for c in schedule.configs(start, start + dt.timedelta(days=36500))
+    )
+    return calendar.last_n_sessions(calendar.previous_session(start), need)[0]
+
+
+def run_backtest(
+    bars: pd.DataFrame,
+    start: dt.date | str,
+    end: dt.date | str,
+    schedule: ConfigSchedule,
+    *,
+    with_benchmarks: bool = True,
+    progress: bool | None = False,
+) -> BacktestResult:
+    """Backtest the NYSE sessions in [start, end] on ``bars`` (see :func:`backtest_sessions`).
+
+    ``progress`` shows a progress bar on stderr (``None``: only on a terminal).
+    """
+    start, end = calendar.to_date(start, "start"), calendar.to_date(end, "end")
+    sessions = calendar.sessions_between(start, end)
+    if not sessions:
+        raise BacktestError(f"no NYSE session between {start} and {end}")
+    from tqdm import tqdm
+
+    disable = None if progress is None else not progress
+    with tqdm(
+        total=len(sessions), desc="backtest", unit="day", disable=disable, mininterval=0.5
+    ) as bar:
+        return backtest_sessions(
+            bars,
+            sessions,
+            schedule,
+            with_benchmarks=with_benchmarks,
+            on_session=lambda _day: bar.update(),
+        )
 
 
 def parse_overrides(overrides: dict[str, Any] | str | None) -> dict[str, Any]:
@@ -145,12 +180,10 @@ def run_backtest_job(
 
 
 def _latest_stored_session(engine) -> dt.date:
-    import sqlalchemy as sa
-
-    from allocator.shell.persistence.schema import price_history
+    from allocator.shell.persistence.prices import latest_bar_date
 
     with engine.connect() as conn:
-        last = conn.execute(sa.select(sa.func.max(price_history.c.date))).scalar_one()
+        last = latest_bar_date(conn)
     if last is None:
         raise BacktestError("price_history is empty: backfill history first")
     return last

@@ -3,8 +3,8 @@
 Orders come from the signal of the trade date only. They fill at that date's official open: from
 ``price_history`` when the bar is stored (recovery runs), from a live quote source when one is
 configured, otherwise they are recorded as pending and the fetch job that stores the date's bar
-fills them (:func:`settle_pending`). One trade date is one transaction; the schema's uniqueness
-makes a second run record nothing new.
+fills them (:func:`~allocator.jobs.settlement.settle_pending`). One trade date is one
+transaction; the schema's uniqueness makes a second run record nothing new.
 """
 
 from __future__ import annotations
@@ -12,35 +12,22 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import pandas as pd
 import sqlalchemy as sa
 
-from allocator.portfolio.fills import (
-    Book,
-    ExecutionError,
-    fill_orders_at_open,
-    orders_from_allocations,
-)
+from allocator.jobs.settlement import QuoteSource, fill_date, mark_to_market, settle_pending
+from allocator.portfolio.book import Book, unrealized_pnl
+from allocator.portfolio.fills import ExecutionError
+from allocator.portfolio.session import orders_for
 from allocator.shell import calendar
 from allocator.shell.persistence import ledger
 from allocator.shell.persistence.configs import version_by_id
-from allocator.shell.persistence.prices import bars_on, latest_closes
+from allocator.shell.persistence.prices import latest_closes
 from allocator.shell.persistence.signals import require_signal
 from allocator.shell.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-
-
-class QuoteSource(Protocol):
-    """Live official opens, for filling at 9:30 before the day's bar is stored."""
-
-    name: str
-
-    def official_opens(self, symbols: list[str], day: dt.date) -> dict[str, float]:
-        """The official open of ``day`` for each symbol that has one yet (others absent)."""
-        ...
 
 
 @dataclass
@@ -78,74 +65,6 @@ class ExecutionResult:
         )
 
 
-def _opens(
-    conn: sa.Connection, day: dt.date, symbols: list[str], quotes: QuoteSource | None
-) -> dict[str, float]:
-    opens = {s: float(b["open"]) for s, b in bars_on(conn, day, symbols).items()}
-    missing = [s for s in symbols if s not in opens]
-    if missing and quotes is not None:
-        opens.update(quotes.official_opens(missing, day))
-    return opens
-
-
-def _fill_date(conn: sa.Connection, day: dt.date, quotes: QuoteSource | None = None) -> int:
-    """Fill the pending trades dated ``day`` if every open is known; returns how many filled."""
-    rows = [r for r in ledger.pending_trades(conn, through=day) if r.trade_date == day]
-    if not rows:
-        return 0
-    symbols = [r.symbol for r in rows]
-    opens = _opens(conn, day, symbols, quotes)
-    if any(s not in opens for s in symbols):
-        return 0
-    book = ledger.load_book(conn)
-    fills, after = fill_orders_at_open([ledger.order_of(r) for r in rows], opens, book)
-    ledger.record_fills(conn, day, rows, fills, after)
-    for f in fills:
-        log.info(
-            "%s %s %s %.4f @ %.4f = %.2f", day, f.action, f.symbol, f.quantity, f.price, f.amount
-        )
-    return len(fills)
-
-
-def mark_to_market(conn: sa.Connection, day: dt.date) -> bool:
-    """Record the valuation at ``day``'s close when the day is settled; returns whether it did.
-
-    Needs the day's deposit (the execute job ran), no order still pending on or before the day,
-    no fill after it (the book must be the book of that evening), and every held close.
-    """
-    if not ledger.has_deposit(conn, day) or ledger.pending_trades(conn, through=day):
-        return False
-    if ledger.filled_after(conn, day):
-        return False
-    book = ledger.load_book(conn)
-    bars = bars_on(conn, day, list(book.positions))
-    if any(s not in bars for s in book.positions):
-        return False
-    ledger.record_valuation(conn, day, book, {s: float(b["close"]) for s, b in bars.items()})
-    return True
-
-
-def settle_pending(
-    engine: sa.Engine, through: dt.date, *, quotes: QuoteSource | None = None
-) -> list[tuple[dt.date, int]]:
-    """Fill pending orders dated up to ``through`` whose opens are now known, oldest first.
-
-    Each date is its own transaction and is followed by its valuation. Stops at the first date
-    that still lacks an open: later dates cannot fill before it (cash would be wrong).
-    """
-    settled: list[tuple[dt.date, int]] = []
-    with engine.connect() as conn:
-        dates = sorted({r.trade_date for r in ledger.pending_trades(conn, through=through)})
-    for day in dates:
-        with engine.begin() as conn:
-            n = _fill_date(conn, day, quotes)
-            if n == 0 and ledger.pending_trades(conn, through=day):
-                break
-            mark_to_market(conn, day)
-        settled.append((day, n))
-    return settled
-
-
 def execute_trades(
     engine: sa.Engine, trade_date: dt.date, *, quotes: QuoteSource | None = None
 ) -> ExecutionResult:
@@ -167,9 +86,9 @@ def execute_trades(
         signal = require_signal(conn, trade_date)
         capital = version_by_id(conn, signal.config_id).config.daily_capital
         deposited = ledger.record_deposit(conn, trade_date, capital)
-        orders = orders_from_allocations(signal.allocations, signal.sell_quantities)
+        orders = orders_for(signal.allocations, signal.sell_quantities)
         ledger.create_orders(conn, signal.id, trade_date, orders)
-        _fill_date(conn, trade_date, quotes)
+        fill_date(conn, trade_date, quotes)
         mark_to_market(conn, trade_date)
         result = _result(conn, trade_date, signal.id, signal.action, deposited)
     result.settled = settled
@@ -201,11 +120,7 @@ def _result(
         trades=frame[["symbol", "action", "quantity", "price", "amount", "status", "realized_pnl"]],
         book=book,
         realized_pnl=realized,
-        unrealized_pnl={
-            s: p.quantity * (closes[s] - p.avg_cost)
-            for s, p in book.positions.items()
-            if s in closes
-        },
+        unrealized_pnl=unrealized_pnl(book, closes),
         closes=closes,
     )
 

@@ -17,9 +17,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from allocator.exceptions import MarketDataError, MissingBarsError
-from allocator.jobs.backfill import default_symbols, latest_complete_session
-from allocator.jobs.execute import mark_to_market, settle_pending
-from allocator.jobs.ingest import IngestReport, ingest
+from allocator.jobs.ingest import IngestReport, default_symbols, ingest
+from allocator.jobs.settlement import mark_to_market, settle_pending
 from allocator.shell import calendar
 from allocator.shell.marketdata import make_source
 from allocator.shell.marketdata.base import MarketDataSource
@@ -97,7 +96,7 @@ def fetch_bars(
 ) -> FetchResult:
     """Store the bars of ``symbols`` for the window ending on ``trade_date``."""
     trade_date = calendar.require_session(trade_date, "trade date")
-    complete = latest_complete_session(now)
+    complete = calendar.latest_complete_session(now)
     if trade_date > complete:
         raise MissingBarsError(
             {},

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 import sqlalchemy as sa
 
-from allocator.exceptions import AllocatorError, MarketDataError
+from allocator.exceptions import AllocatorError, ConfigNotFoundError, MarketDataError
 from allocator.shell import calendar
 from allocator.shell.marketdata.base import MarketDataSource
+from allocator.shell.persistence.configs import active_version
 from allocator.shell.persistence.prices import UpsertResult, upsert_bars
+from allocator.strategy.config import DEFAULT_ASSETS
 
 log = logging.getLogger(__name__)
 
@@ -140,3 +142,12 @@ def ingest(
             )
     bar.close()
     return report
+
+
+def default_symbols(engine: sa.Engine) -> tuple[str, ...]:
+    """The active config's assets, or the design document's defaults before any config exists."""
+    try:
+        with engine.connect() as conn:
+            return active_version(conn).config.assets
+    except ConfigNotFoundError:
+        return DEFAULT_ASSETS

@@ -16,15 +16,16 @@ import pandas as pd
 import sqlalchemy as sa
 
 from allocator.exceptions import MissingBarsError
-from allocator.jobs.execute import settle_pending
+from allocator.jobs.settlement import settle_pending
 from allocator.portfolio.fills import ExecutionError
+from allocator.portfolio.session import decide_session
 from allocator.shell import calendar
 from allocator.shell.persistence import ledger
 from allocator.shell.persistence.configs import ConfigVersion, version_for_date
 from allocator.shell.persistence.prices import last_bar_dates, load_bars, wide
 from allocator.shell.persistence.signals import SignalRecord, save_signal
 from allocator.shell.settings import Settings
-from allocator.strategy.decision import Decision, decide
+from allocator.strategy.decision import Decision
 from allocator.strategy.market_state import compute_signal_frames, signal_state
 from allocator.strategy.risk import required_history
 
@@ -68,7 +69,8 @@ class SignalResult:
 
 
 def signal_payload(decision: Decision, version: ConfigVersion) -> dict:
-    """``features_used`` as stored: the seed's shape plus what the executor and auditors need."""
+    """``features_used`` as stored: the design document's shape plus what execution and audit
+    need."""
     payload = decision.features_used()
     payload["regime_label"] = decision.regime_label
     payload["reason"] = decision.reason
@@ -129,7 +131,7 @@ def generate_signal(
         require_previous_bars(conn, list(version.config.assets), trade_date)
         closes = load_signal_closes(conn, version, trade_date, extra=HISTORY_SESSIONS)
         state = signal_state(closes, version.config, trade_date)
-        decision = decide(state, version.config, ledger.load_book(conn).holdings())
+        decision = decide_session(state, version.config, ledger.load_book(conn))
     history = regime_risk_history(closes, version)
     with engine.begin() as conn:
         record, status = save_signal(

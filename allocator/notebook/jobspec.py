@@ -100,7 +100,7 @@ def get_job(name: str) -> JobSpec:
 
 
 def scheduled_jobs() -> list[JobSpec]:
-    """The jobs cron runs, in the order of the trading day's timeline as the seed lists them."""
+    """The jobs cron runs, in the order of the trading day as the design document lists them."""
     return [spec for spec in JOBS.values() if spec.cron]
 
 

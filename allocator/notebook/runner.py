@@ -6,13 +6,13 @@ The flow of :func:`run_job`, one step per function:
    parameters (against the notebook's ``parameters`` cell), the kernel - before any kernel starts,
    and decides whether the job has anything to do on that date (market closed, not the first
    session of the month). Nothing is written when it raises.
-2. A skipped run is recorded in ``job_runs`` and that is all.
-3. Otherwise the artifact paths are claimed (:mod:`.archive`), a ``running`` row is
-   written, and :func:`execute` runs the notebook in a fresh kernel with a start timeout and a
-   per-cell timeout, so a hung kernel cannot hang cron.
-4. Whatever happened, the executed notebook is archived (papermill saves it before raising),
-   rendered (:mod:`.render`) with any error on top, the row is finished as ``succeeded``
-   or ``failed``, and ``reports/index.html`` is regenerated.
+2. :func:`record_skipped_run` records a skipped run in ``job_runs`` and that is all.
+3. Otherwise :func:`start_run` claims the artifact paths (:mod:`.archive`) and writes a
+   ``running`` row, and :func:`execute_run` runs the notebook (:func:`execute_notebook`) in a
+   fresh kernel with a start timeout and a per-cell timeout, so a hung kernel cannot hang cron.
+4. Whatever happened, :func:`finalize_run` archives the executed notebook (papermill saves it
+   before raising), renders it (:mod:`.render`) with any error on top, finishes the row as
+   ``succeeded`` or ``failed`` and regenerates ``reports/index.html``.
 
 Secrets never become parameters: the kernel is a subprocess that inherits this process's
 environment, and the notebook reads ``DATABASE_URL`` and the API key through
@@ -34,6 +34,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -43,6 +44,11 @@ from allocator.notebook.jobspec import JobSpec, get_job, skip_reason
 from allocator.shell.calendar import is_session, to_date, today_eastern
 from allocator.shell.settings import PROJECT_ROOT, Settings, get_settings, mask_url
 
+if TYPE_CHECKING:
+    # Only for annotations: like jobruns, render is imported when a run needs it, which keeps
+    # plan_run (and the CLI's fail-fast errors) free of the notebook-rendering imports.
+    from allocator.notebook.render import RunHeader
+
 log = logging.getLogger(__name__)
 
 TRADE_DATE = "trade_date"
@@ -51,6 +57,8 @@ ENV_START_TIMEOUT = "ALLOCATOR_START_TIMEOUT"
 ENV_NOTEBOOKS_DIR = "ALLOCATOR_NOTEBOOKS_DIR"
 DEFAULT_CELL_TIMEOUT = 900.0
 DEFAULT_START_TIMEOUT = 120.0
+#: The error a run records when it stops before the notebook returns (Ctrl-C, a kill).
+INTERRUPTED = "interrupted before the notebook finished"
 
 _SECRET_NAME = re.compile(r"(?i)(key|password|passwd|secret|token|credential|database_url|dsn)")
 _INT = re.compile(r"^[+-]?\d+$")
@@ -254,7 +262,7 @@ def one_line(text: str, secrets: Iterable[str] = (), limit: int = 500) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
-def execute(
+def execute_notebook(
     notebook: Path,
     output: Path,
     parameters: Mapping[str, object],
@@ -401,6 +409,195 @@ def _write_index(engine: sa.Engine, settings: Settings) -> None:
         log.exception("could not regenerate %s", settings.reports_dir / "index.html")
 
 
+def record_skipped_run(engine: sa.Engine, settings: Settings, plan: RunPlan) -> RunResult:
+    """Record a run that has nothing to do (``plan.skip``) in ``job_runs``; starts no kernel.
+
+    Parameters
+    ----------
+    engine, settings
+        The database holding ``job_runs``, and where ``reports/index.html`` is regenerated.
+    plan
+        A plan from :func:`plan_run` whose ``skip`` is set.
+
+    Returns
+    -------
+    RunResult
+        Status ``skipped``, with the reason as its ``error`` and no artifact paths.
+    """
+    from allocator.shell.persistence import jobruns
+
+    run_id = jobruns.insert_skipped(
+        engine,
+        plan.spec.name,
+        plan.trade_date,
+        plan.skip,
+        parameters=plan.recorded,
+        git_commit=git_commit(),
+    )
+    _write_index(engine, settings)
+    return RunResult(
+        run_id, plan.spec.name, plan.trade_date, "skipped", plan.skip, None, 0.0, plan.recorded
+    )
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    """A run whose artifact paths are claimed and whose ``running`` row is in ``job_runs``."""
+
+    run_id: int
+    plan: RunPlan
+    paths: RunPaths
+    #: The checkout's commit, as recorded in the row (see :func:`git_commit`).
+    commit: str | None
+    started_at: dt.datetime
+    #: ``time.monotonic()`` at the start: the run's duration is measured on this clock.
+    clock: float
+
+
+def start_run(engine: sa.Engine, settings: Settings, plan: RunPlan) -> StartedRun:
+    """Claim the run's artifact paths and insert its ``running`` row in ``job_runs``.
+
+    Parameters
+    ----------
+    engine, settings
+        The database holding ``job_runs``, and the ``runs/`` and ``reports/`` folders.
+    plan
+        A plan from :func:`plan_run` that is not skipped.
+
+    Returns
+    -------
+    StartedRun
+        The row's id, the reserved paths and the start time, for :func:`finalize_run`.
+    """
+    from allocator.shell.persistence import jobruns
+
+    commit = git_commit()
+    started_at = dt.datetime.now(dt.UTC)
+    clock = time.monotonic()
+    paths = reserve_run_paths(
+        settings.runs_dir, settings.reports_dir, plan.spec.name, plan.trade_date, started_at
+    )
+    run_id = jobruns.insert_running(
+        engine,
+        plan.spec.name,
+        plan.trade_date,
+        parameters=plan.recorded,
+        git_commit=commit,
+        notebook_path=paths.notebook,
+        html_path=paths.html,
+        md_path=paths.markdown,
+        started_at=started_at,
+    )
+    log.debug("run %s: %s %s -> %s", run_id, plan.spec.name, plan.trade_date, paths.notebook)
+    return StartedRun(run_id, plan, paths, commit, started_at, clock)
+
+
+def execute_run(
+    run: StartedRun, *, kernel_name: str, start_timeout: float, cell_timeout: float
+) -> str | None:
+    """Execute a started run's notebook into its archive path with :func:`execute_notebook`.
+
+    Returns None on success or the error's summary, as :func:`execute_notebook` does.
+    """
+    return execute_notebook(
+        run.plan.notebook,
+        run.paths.notebook,
+        run.plan.parameters,
+        kernel_name=kernel_name,
+        cwd=run.plan.notebook.parent,
+        start_timeout=start_timeout,
+        cell_timeout=cell_timeout,
+    )
+
+
+def _redact_archive(run: StartedRun, secrets: list[str]) -> list[str]:
+    """Redact secret values from the archived notebook; a note for ``job_runs.error`` if any."""
+    if not run.paths.notebook.stat().st_size:
+        return []
+    leaked = redact_file(run.paths.notebook, secrets)
+    if not leaked:
+        return []
+    note = f"{leaked} secret value(s) found in the outputs were replaced by ***"
+    log.warning("run %s: %s", run.run_id, note)
+    return [note]
+
+
+def _render_report(run: StartedRun, header: RunHeader, secrets: list[str]) -> list[str]:
+    """Render the archived notebook; a note for ``job_runs.error`` when rendering fails."""
+    from allocator.notebook.render import render_run
+
+    try:
+        render_run(run.paths.notebook, run.paths, header)
+    except Exception as exc:  # noqa: BLE001 - the archive is kept; say why there is no report
+        note = one_line(f"rendering failed: {type(exc).__name__}: {exc}", secrets)
+        log.error("run %s: %s", run.run_id, note)
+        return [note]
+    return []
+
+
+def finalize_run(
+    engine: sa.Engine,
+    settings: Settings,
+    run: StartedRun,
+    error: str | None,
+    secrets: list[str],
+) -> RunResult:
+    """Redact, render and lock the archive, finish the ``job_runs`` row and regenerate the index.
+
+    Parameters
+    ----------
+    engine, settings
+        The database holding ``job_runs``, and where ``reports/index.html`` is regenerated.
+    run
+        The run from :func:`start_run`.
+    error
+        None when the notebook succeeded, else the error's summary (masked here).
+    secrets
+        The secret values to keep out of the archive, the reports and the row.
+
+    Returns
+    -------
+    RunResult
+        Status ``succeeded`` or ``failed``; its ``error`` also carries any redaction or
+        rendering note.
+    """
+    from allocator.notebook.render import RunHeader
+    from allocator.shell.persistence import jobruns
+
+    if error is not None:
+        error = one_line(error, secrets)
+    status = "failed" if error else "succeeded"
+    notes = _redact_archive(run, secrets)
+    finished = dt.datetime.now(dt.UTC)
+    plan = run.plan
+    header = RunHeader(
+        plan.spec.name,
+        plan.trade_date,
+        status,
+        run.started_at,
+        finished,
+        run.commit,
+        plan.recorded,
+        error,
+    )
+    notes += _render_report(run, header, secrets)
+    _make_read_only(run.paths.notebook)
+    full_error = "; ".join([e for e in [error, *notes] if e]) or None
+    jobruns.finish_run(engine, run.run_id, status, error=full_error, finished_at=finished)
+    _write_index(engine, settings)
+    seconds = time.monotonic() - run.clock
+    return RunResult(
+        run.run_id,
+        plan.spec.name,
+        plan.trade_date,
+        status,
+        full_error,
+        run.paths,
+        seconds,
+        plan.recorded,
+    )
+
+
 def run_job(
     job: str,
     *,
@@ -417,107 +614,29 @@ def run_job(
     or :class:`DatabaseError` before anything is written; returns a failed :class:`RunResult`
     when the notebook itself fails.
     """
-    from allocator.notebook.render import RunHeader, render_run
-    from allocator.shell.persistence import jobruns
-
     settings = settings or get_settings()
     secrets = settings.secret_values()
     plan = plan_run(
-        job,
-        date=date,
-        parameters=parameters,
-        notebooks_dir=notebooks_dir,
-        now=now,
-        secrets=secrets,
+        job, date=date, parameters=parameters, notebooks_dir=notebooks_dir, now=now, secrets=secrets
     )
     start_timeout, cell_timeout = timeouts()
     if plan.skip is None:
         require_kernel(settings.kernel_name)
     engine = engine or _engine_for(settings)
-    commit = git_commit()
-
     if plan.skip is not None:
-        run_id = jobruns.insert_skipped(
-            engine,
-            plan.spec.name,
-            plan.trade_date,
-            plan.skip,
-            parameters=plan.recorded,
-            git_commit=commit,
-        )
-        _write_index(engine, settings)
-        result = RunResult(
-            run_id, plan.spec.name, plan.trade_date, "skipped", plan.skip, None, 0.0, plan.recorded
-        )
-        log.debug(result.summary_line())
-        return result
-
-    started = dt.datetime.now(dt.UTC)
-    clock = time.monotonic()
-    paths = reserve_run_paths(
-        settings.runs_dir, settings.reports_dir, plan.spec.name, plan.trade_date, started
-    )
-    run_id = jobruns.insert_running(
-        engine,
-        plan.spec.name,
-        plan.trade_date,
-        parameters=plan.recorded,
-        git_commit=commit,
-        notebook_path=paths.notebook,
-        html_path=paths.html,
-        md_path=paths.markdown,
-        started_at=started,
-    )
-    log.debug("run %s: %s %s -> %s", run_id, plan.spec.name, plan.trade_date, paths.notebook)
-    error: str | None = "interrupted before the notebook finished"
-    try:
-        error = execute(
-            plan.notebook,
-            paths.notebook,
-            plan.parameters,
-            kernel_name=settings.kernel_name,
-            cwd=plan.notebook.parent,
-            start_timeout=start_timeout,
-            cell_timeout=cell_timeout,
-        )
-    finally:
-        # Also on KeyboardInterrupt: the row must not stay "running" forever.
-        if error is not None:
-            error = one_line(error, secrets)
-        status = "failed" if error else "succeeded"
-        notes: list[str] = []
-        if paths.notebook.stat().st_size and (leaked := redact_file(paths.notebook, secrets)):
-            notes.append(f"{leaked} secret value(s) found in the outputs were replaced by ***")
-            log.warning("run %s: %s", run_id, notes[-1])
-        finished = dt.datetime.now(dt.UTC)
-        header = RunHeader(
-            plan.spec.name,
-            plan.trade_date,
-            status,
-            started,
-            finished,
-            commit,
-            plan.recorded,
-            error,
-        )
+        result = record_skipped_run(engine, settings, plan)
+    else:
+        run = start_run(engine, settings, plan)
+        error: str | None = INTERRUPTED
         try:
-            render_run(paths.notebook, paths, header)
-        except Exception as exc:  # noqa: BLE001 - the archive is kept; say why there is no report
-            notes.append(one_line(f"rendering failed: {type(exc).__name__}: {exc}", secrets))
-            log.error("run %s: %s", run_id, notes[-1])
-        _make_read_only(paths.notebook)
-        full_error = "; ".join([e for e in [error, *notes] if e]) or None
-        jobruns.finish_run(engine, run_id, status, error=full_error, finished_at=finished)
-        _write_index(engine, settings)
-    result = RunResult(
-        run_id,
-        plan.spec.name,
-        plan.trade_date,
-        status,
-        full_error,
-        paths,
-        time.monotonic() - clock,
-        plan.recorded,
-    )
+            error = execute_run(
+                run,
+                kernel_name=settings.kernel_name,
+                start_timeout=start_timeout,
+                cell_timeout=cell_timeout,
+            )
+        finally:
+            # Also on KeyboardInterrupt: the row must not stay "running" forever.
+            result = finalize_run(engine, settings, run, error, secrets)
     log.debug(result.summary_line())
     return result

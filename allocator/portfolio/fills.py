@@ -1,34 +1,38 @@
-"""Order sizing, fills at the open, and portfolio and cash accounting — pure functions.
+"""Orders filled at the open against a book — pure functions.
 
 The daily execute job and the backtest both call :func:`fill_orders_at_open`, so one trade date
 produces the same fills whichever ran it.
 
 Rules
 -----
-* BUY orders carry dollars. ``quantity = floor(amount / open, 4 decimals)``: rounded *down* to
-  4 decimals, so a fill never costs more than the dollars allocated and cash cannot go negative
-  through rounding. The recorded amount is ``quantity × price``.
+* BUY orders carry dollars. ``quantity = floor(amount / open, 4 decimals)``
+  (:func:`~allocator.portfolio.quantities.shares_for_dollars`): rounded *down*, so a fill never
+  costs more than the dollars allocated. The recorded amount is ``quantity × price``.
 * SELL orders carry shares, exactly as the signal stored them; selling more than is held is an
   error (the portfolio changed since the signal), never a silent short.
 * Average cost is the quantity-weighted average of buys; sells leave it unchanged and realise
   ``quantity × (price − avg_cost)``. A position sold down to zero is removed.
-* Cash never goes negative: a BUY set that costs more than the available cash is an error.
+* Cash never goes negative. A BUY that costs more than the cash by float noise only (at most
+  :data:`CASH_TOLERANCE`) buys what the cash affords instead; a real shortfall is an error.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from allocator.exceptions import AllocatorError
+from allocator.portfolio.book import Book, Position
+from allocator.portfolio.quantities import QUANTITY_DECIMALS, on_share_grid, shares_for_dollars
 
-QUANTITY_DECIMALS = 4
-_Q = 10**QUANTITY_DECIMALS
 #: A position smaller than this many shares is closed (float dust after a full sale).
 DUST = 1e-9
-#: Cents of tolerance when checking cash, for float sums of many fills.
+#: Dollars by which a BUY may exceed the cash through float sums of many fills (half a cent);
+#: such a BUY is sized to the cash, a larger shortfall is an error.
 CASH_TOLERANCE = 0.005
+#: One step of the share grid.
+SHARE_STEP = 10.0**-QUANTITY_DECIMALS
 
 
 class ExecutionError(AllocatorError):
@@ -54,17 +58,6 @@ class Order:
 
 
 @dataclass(frozen=True)
-class Position:
-    symbol: str
-    quantity: float
-    avg_cost: float
-
-    @property
-    def cost_basis(self) -> float:
-        return self.quantity * self.avg_cost
-
-
-@dataclass(frozen=True)
 class Fill:
     """An executed order: the trade that is recorded."""
 
@@ -78,29 +71,6 @@ class Fill:
     @property
     def cash_change(self) -> float:
         return -self.amount if self.action == "BUY" else self.amount
-
-
-@dataclass
-class Book:
-    """Cash and positions: what the portfolio holds between fills."""
-
-    cash: float = 0.0
-    positions: dict[str, Position] = field(default_factory=dict)
-
-    def holdings(self) -> dict[str, float]:
-        return {s: p.quantity for s, p in self.positions.items()}
-
-    def positions_value(self, prices: Mapping[str, float]) -> float:
-        return sum(p.quantity * prices[s] for s, p in self.positions.items())
-
-    def copy(self) -> Book:
-        return Book(self.cash, dict(self.positions))
-
-
-def round_down(quantity: float, decimals: int = QUANTITY_DECIMALS) -> float:
-    """Round a share quantity down to ``decimals`` (robust to float noise like 2.99999999)."""
-    scale = 10**decimals
-    return math.floor(quantity * scale + 1e-7) / scale
 
 
 def orders_from_allocations(
@@ -121,7 +91,10 @@ def size_order(order: Order, price: float) -> tuple[float, float]:
     """(quantity, amount) of ``order`` filled at ``price``."""
     if not (price > 0 and math.isfinite(price)):
         raise ExecutionError(f"{order.symbol}: open price {price!r} is not a positive number")
-    quantity = round_down(order.amount / price) if order.action == "BUY" else float(order.quantity)
+    if order.action == "BUY":
+        quantity = shares_for_dollars(order.amount, price)
+    else:
+        quantity = float(order.quantity)
     return quantity, quantity * price
 
 
@@ -133,11 +106,11 @@ def apply_fill(book: Book, fill: Fill) -> None:
             book.positions[fill.symbol] = Position(fill.symbol, fill.quantity, fill.price)
         else:
             # Holdings stay on the 4-decimal grid: no float dust accumulates across fills.
-            quantity = round(held.quantity + fill.quantity, QUANTITY_DECIMALS)
+            quantity = on_share_grid(held.quantity + fill.quantity)
             avg = (held.quantity * held.avg_cost + fill.quantity * fill.price) / quantity
             book.positions[fill.symbol] = Position(fill.symbol, quantity, avg)
     else:
-        remaining = round(held.quantity - fill.quantity, QUANTITY_DECIMALS)
+        remaining = on_share_grid(held.quantity - fill.quantity)
         if remaining <= DUST:
             del book.positions[fill.symbol]
         else:
@@ -176,17 +149,24 @@ def fill_orders_at_open(
             quantity = min(quantity, held.quantity)
             amount = quantity * price
             realized = quantity * (price - held.avg_cost)
-        elif amount > result.cash + CASH_TOLERANCE:
-            raise ExecutionError(
-                f"{order.symbol}: buying {amount:.2f} needs more than the {result.cash:.2f} cash "
-                "available"
-            )
+        elif amount > result.cash:
+            quantity, amount = _affordable(order, price, amount, result.cash)
+            if quantity <= 0:
+                continue
         fill = Fill(order.symbol, order.action, quantity, price, amount, realized)
         apply_fill(result, fill)
         fills.append(fill)
     return fills, result
 
 
-def unrealized_pnl(book: Book, prices: Mapping[str, float]) -> dict[str, float]:
-    """Per symbol: ``quantity × (price − avg_cost)`` at ``prices``."""
-    return {s: p.quantity * (prices[s] - p.avg_cost) for s, p in book.positions.items()}
+def _affordable(order: Order, price: float, amount: float, cash: float) -> tuple[float, float]:
+    """(quantity, amount) of a BUY that costs more than ``cash``: sized to the cash when the
+    excess is float noise (at most :data:`CASH_TOLERANCE`), else :class:`ExecutionError`."""
+    if amount - cash > CASH_TOLERANCE:
+        raise ExecutionError(
+            f"{order.symbol}: buying {amount:.2f} needs more than the {cash:.2f} cash available"
+        )
+    quantity = shares_for_dollars(max(cash, 0.0), price)
+    while quantity > 0 and quantity * price > cash:
+        quantity = on_share_grid(quantity - SHARE_STEP)
+    return quantity, quantity * price

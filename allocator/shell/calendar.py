@@ -149,3 +149,16 @@ def require_session(day: dt.date | str, name: str = "date") -> dt.date:
             f"{previous_session(day)} and {next_session(day)}"
         )
     return day
+
+
+#: The bar of a session is complete after the close (16:00 ET); fetch runs at 16:35.
+CLOSE_TIME = dt.time(16, 0)
+
+
+def latest_complete_session(now: dt.datetime | None = None) -> dt.date:
+    """The last session whose closing bar exists at ``now`` (America/New_York)."""
+    now = (now or now_eastern()).astimezone(EASTERN)
+    today = now.date()
+    if is_session(today) and now.time() >= CLOSE_TIME:
+        return today
+    return previous_session(today)

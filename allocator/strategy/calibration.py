@@ -16,22 +16,18 @@ and the backtest see it.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from allocator.exceptions import MissingBarsError
 from allocator.strategy.config import TradingConfig
-from allocator.strategy.features import closes_frame
 from allocator.strategy.market_state import compute_signal_frames
-from allocator.strategy.regime import BEARISH, BULLISH, NEUTRAL
+from allocator.strategy.regime import BEARISH, BULLISH, NEUTRAL, regime_label
+from allocator.strategy.risk import RISK_BANDS, risk_band
 
-RISK_BANDS = ("low", "medium", "high")
 REGIMES = (BEARISH, NEUTRAL, BULLISH)
 #: Least share of trade dates for each regime, each risk band, and bearish in each stress month.
 TARGETS = {"regime": 0.10, "risk_band": 0.05, "stress_bearish": 0.5}
@@ -62,17 +58,8 @@ def signal_series(
             f"the signal for {first} lacks {config.lookback_days} closes (lookback_days) of every "
             f"asset before it: give closes from earlier dates",
         )
-    bear, bull = config.regime_bearish_threshold, config.regime_bullish_threshold
-    regime = table["regime"].to_numpy()
-    table["regime_label"] = np.where(
-        regime < bear, BEARISH, np.where(regime > bull, BULLISH, NEUTRAL)
-    )
-    risk = table["risk"].to_numpy()
-    table["risk_band"] = np.where(
-        risk > config.risk_high_threshold,
-        "high",
-        np.where(risk >= config.risk_medium_threshold, "medium", "low"),
-    )
+    table["regime_label"] = [regime_label(r, config) for r in table["regime"].tolist()]
+    table["risk_band"] = [risk_band(r, config) for r in table["risk"].tolist()]
     return table
 
 
@@ -141,39 +128,3 @@ def format_table(result: dict[str, object], config: TradingConfig) -> str:
     rows += [(f"mean risk when {r}", f"{v:.1f}") for r, v in result["risk_mean_by_regime"].items()]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value:>7}" for name, value in rows)
-
-
-def read_csv_closes(csv_dir: Path, symbols: Sequence[str]) -> pd.DataFrame:
-    """A closes frame read through the project's CSV source (validated ``SYMBOL.csv`` files)."""
-    from allocator.shell.marketdata.csvsource import CsvSource
-
-    source = CsvSource(csv_dir)
-    return closes_frame({symbol: source.load(symbol) for symbol in symbols})
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m allocator.strategy.calibration",
-        description="Regime and risk-band shares of the signal over a history (default config).",
-    )
-    parser.add_argument("--csv-dir", required=True, type=Path, help="folder of SYMBOL.csv files")
-    parser.add_argument("--start", required=True, type=dt.date.fromisoformat)
-    parser.add_argument("--end", required=True, type=dt.date.fromisoformat)
-    parser.add_argument("--assets", nargs="+", help="symbols (default: the config's assets)")
-    parser.add_argument("--months", nargs="*", default=list(STRESS_MONTHS), help="YYYY-MM")
-    args = parser.parse_args(argv)
-    config = TradingConfig() if not args.assets else TradingConfig(assets=tuple(args.assets))
-    closes = read_csv_closes(args.csv_dir, config.assets)
-    result = distributions(closes, config, args.start, args.end, args.months)
-    print(f"{', '.join(config.assets)} from {args.start} to {args.end}, default config")
-    print(format_table(result, config))
-    failures = target_failures(result)
-    for failure in failures:
-        print(f"MISSED: {failure}")
-    if not failures:
-        print("all calibration targets met")
-    return 1 if failures else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,7 +18,7 @@ DEFAULT_ASSETS: tuple[str, ...] = ("SPY", "QQQ", "DIA")
 
 @dataclass(frozen=True)
 class TradingConfig:
-    """Parameters of the regime-based strategy (defaults: the seed's table)."""
+    """Parameters of the regime-based strategy (defaults: the design document's table)."""
 
     # Capital management
     daily_capital: float = 1000.0

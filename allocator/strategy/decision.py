@@ -33,10 +33,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from allocator.exceptions import MissingBarsError
+from allocator.portfolio.quantities import fraction_of_holding, to_cents
 from allocator.strategy.config import TradingConfig
 from allocator.strategy.market_state import MarketState
 from allocator.strategy.ranking import rank_symbols
@@ -44,14 +44,14 @@ from allocator.strategy.regime import BEARISH, BULLISH, regime_label
 from allocator.strategy.risk import risk_band
 
 BUY, SELL, HOLD = "BUY", "SELL", "HOLD"
-#: Fraction of each holding sold at the bearish threshold (the seed's "exit 30-70 %").
+#: Fraction of each holding sold at the bearish threshold (the design document's "exit 30-70 %").
 MIN_SELL_FRACTION = 0.3
-#: Rank weights of the top three assets when their scores are equal / when the top dominates.
-EVEN_WEIGHTS = (0.40, 0.35, 0.25)
-CONCENTRATED_WEIGHTS = (0.50, 0.30, 0.20)
-#: The seed's bands of the top three ranks' shares (EVEN and CONCENTRATED lie inside them).
+#: Rank weights of the top three assets when their three scores are equal...
+EQUAL_SCORE_WEIGHTS = (0.40, 0.35, 0.25)
+#: ...and when the top score dominates the third (the weights move linearly in between).
+DOMINANT_SCORE_WEIGHTS = (0.50, 0.30, 0.20)
+#: The design document's bands of the top three ranks' shares (both weight sets lie inside).
 RANK_BANDS = ((0.40, 0.50), (0.30, 0.35), (0.15, 0.25))
-QUANTITY_DECIMALS = 4
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class Decision:
     state: MarketState = field(repr=False)
 
     def features_used(self) -> dict[str, Any]:
-        """The seed's ``features_used`` JSON (plain floats), plus SMA distances and audit fields."""
+        """The design document's ``features_used`` JSON (plain floats), plus audit fields."""
         assets = {}
         for symbol, a in self.state.assets.items():
             assets[symbol] = {
@@ -177,27 +177,18 @@ def sell_fraction(regime: float, config: TradingConfig) -> float:
     return MIN_SELL_FRACTION + (config.sell_percentage - MIN_SELL_FRACTION) * depth
 
 
-def sell_quantity(held: float, fraction: float) -> float:
-    """``held x fraction`` rounded down to 4 decimals in decimal arithmetic, at most ``held``."""
-    if held <= 0:
-        return 0.0
-    exact = Decimal(repr(float(held))) * Decimal(repr(float(fraction)))
-    quantity = float(exact.quantize(Decimal(1).scaleb(-QUANTITY_DECIMALS), rounding=ROUND_FLOOR))
-    return min(quantity, float(held))
-
-
 def rank_weights(scores: Sequence[float]) -> list[float]:
     """Shares of the budget for positive scores sorted highest first; they sum to 1.
 
     - 1 asset: ``[1.0]``.
-    - 3 assets: ``EVEN + c x (CONCENTRATED - EVEN)``, from (0.40, 0.35, 0.25) when the three scores
-      are equal to (0.50, 0.30, 0.20) as the top one dominates, with the concentration
-      ``c = (s1 - s3) / s1`` in [0, 1). Always inside the seed's bands 40-50 %, 30-35 %, 15-25 %
-      and strictly decreasing by rank.
+    - 3 assets: ``EQUAL + c x (DOMINANT - EQUAL)`` (the ``*_SCORE_WEIGHTS``), from
+      (0.40, 0.35, 0.25) when the three scores are equal to (0.50, 0.30, 0.20) as the top one
+      dominates, with the concentration ``c = (s1 - s3) / s1`` in [0, 1). Always inside the
+      design document's bands 40-50 %, 30-35 %, 15-25 % and strictly decreasing by rank.
     - 2 assets: the first two of those weights with ``c = (s1 - s2) / s1``, rescaled to sum to 1:
       from (0.533, 0.467) to (0.625, 0.375).
-    - 4 or more: the top three get the 3-asset weights, the others nothing (the seed
-      distributes across the top three).
+    - 4 or more: the top three get the 3-asset weights, the others nothing (the design
+      document distributes across the top three).
     """
     if any(s <= 0 for s in scores):
         raise ValueError(f"rank_weights takes positive scores only, got {list(scores)}")
@@ -210,7 +201,8 @@ def rank_weights(scores: Sequence[float]) -> list[float]:
         return [1.0]
     top = list(scores[:3])
     c = (top[0] - top[-1]) / top[0]
-    weights = [e + c * (k - e) for e, k in zip(EVEN_WEIGHTS, CONCENTRATED_WEIGHTS, strict=True)]
+    pairs = zip(EQUAL_SCORE_WEIGHTS, DOMINANT_SCORE_WEIGHTS, strict=True)
+    weights = [e + c * (k - e) for e, k in pairs]
     weights = weights[: len(top)]
     total = sum(weights)
     return [w / total for w in weights] + [0.0] * (n - len(top))
@@ -232,11 +224,6 @@ def split_cents(budget_cents: int, weights: Sequence[float]) -> list[int]:
     for k in range(max(-left, 0)):
         cents[eligible[-1 - k % len(eligible)]] -= 1
     return cents
-
-
-def to_cents(amount: float) -> int:
-    """Dollars to whole cents, half up, in decimal arithmetic (``800.005`` -> 80001)."""
-    return int((Decimal(repr(float(amount))) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def _buy(
@@ -283,7 +270,7 @@ def _sell(
         held = float(holdings[symbol])
         if not held >= 0:
             raise ValueError(f"holding of {symbol} is {holdings[symbol]!r}: must be >= 0")
-        quantity = sell_quantity(held, fraction)
+        quantity = fraction_of_holding(held, fraction)
         if quantity <= 0:
             continue
         price = _price(symbol, state, last_close)

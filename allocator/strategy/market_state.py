@@ -21,7 +21,7 @@ import pandas as pd
 from allocator.exceptions import MissingBarsError
 from allocator.strategy.config import TradingConfig
 from allocator.strategy.features import FEATURE_NAMES, compute_features
-from allocator.strategy.ranking import TREND_CONSISTENCY_BONUS, combine_scores, score_components
+from allocator.strategy.ranking import composite_score, score_components
 from allocator.strategy.regime import regime_scores
 from allocator.strategy.risk import required_history, risk_components
 
@@ -51,10 +51,10 @@ class AssetState:
     trend_consistent: bool
 
     def score(self, config: TradingConfig) -> float:
-        """``(momentum_weight x momentum + price_momentum_weight x price_momentum) x bonus``."""
-        base = config.momentum_weight * self.momentum
-        base = base + config.price_momentum_weight * self.price_momentum
-        return base * (TREND_CONSISTENCY_BONUS if self.trend_consistent else 1.0)
+        """The composite score (:func:`~allocator.strategy.ranking.composite_score`)."""
+        return float(
+            composite_score(self.momentum, self.price_momentum, self.trend_consistent, config)
+        )
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class SignalFrames:
 
     def scores(self, config: TradingConfig) -> pd.DataFrame:
         """Composite scores per date and asset with ``config``'s weights (see ranking)."""
-        return combine_scores(self.momentum, self.price_momentum, self.trend_consistent, config)
+        return composite_score(self.momentum, self.price_momentum, self.trend_consistent, config)
 
 
 def compute_signal_frames(closes: pd.DataFrame, config: TradingConfig) -> SignalFrames:

@@ -1,6 +1,6 @@
 """The market regime score in -1..+1 and its label, for every date at once.
 
-The seed's recipe is ``regime = momentum x 0.5 + sma20 x 0.3 + sma50 x 0.2`` with
+The design document's recipe is ``regime = momentum x 0.5 + sma20 x 0.3 + sma50 x 0.2`` with
 ``momentum = avg(5d, 20d, 60d returns)``, aggregated across assets. Taken literally (raw decimal
 returns) the score sits near +-0.05 and never reaches the +-0.3 thresholds, so each component is
 first made scale-free and then squashed into -1..+1 (DESIGN, "Regime score"):
@@ -41,7 +41,7 @@ import pandas as pd
 from allocator.strategy.config import TradingConfig
 from allocator.strategy.features import RETURN_HORIZONS, SMA_WINDOWS
 
-#: The seed's weights of the three regime components.
+#: The design document's weights of the three regime components.
 REGIME_WEIGHTS: dict[str, float] = {"momentum": 0.5, "sma20": 0.3, "sma50": 0.2}
 #: Divisor of the volatility-scaled statistics before tanh (calibrated; see the module doc).
 TREND_SCALE = 1.0

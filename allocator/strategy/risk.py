@@ -38,6 +38,8 @@ VOLATILITY_WEIGHT = 0.7
 COMOVEMENT_WEIGHT = 0.3
 #: Sessions of daily returns over which pairwise correlations are measured.
 COMOVEMENT_WINDOW = VOLATILITY_WINDOW
+#: The risk bands of :func:`risk_band`, lowest first.
+RISK_BANDS = ("low", "medium", "high")
 
 RISK_COLUMNS = (
     "volatility_raw",

@@ -61,7 +61,7 @@ def _values(config: TradingConfig) -> dict:
 
 
 def active_version(conn: sa.Connection) -> ConfigVersion:
-    """The open-ended version, as the seed's ``WHERE end_date IS NULL``."""
+    """The open-ended version, as the design document's ``WHERE end_date IS NULL``."""
     row = conn.execute(sa.select(trading_config).where(trading_config.c.end_date.is_(None))).first()
     if row is None:
         raise ConfigNotFoundError("no active trading config: run `allocator config seed`")
@@ -92,7 +92,7 @@ def all_versions(conn: sa.Connection) -> list[ConfigVersion]:
 def seed_default_config(
     conn: sa.Connection, config: TradingConfig | None = None, start_date: dt.date = SEED_START_DATE
 ) -> tuple[bool, ConfigVersion]:
-    """Insert the seed's defaults once; returns (inserted?, the active version).
+    """Insert the design document's defaults once; returns (inserted?, the active version).
 
     Idempotent: when any version exists, nothing is written. Runs in the caller's transaction.
     """

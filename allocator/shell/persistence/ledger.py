@@ -13,7 +13,9 @@ from collections.abc import Iterable, Mapping
 import pandas as pd
 import sqlalchemy as sa
 
-from allocator.portfolio.fills import Book, Fill, Order, Position
+from allocator.portfolio.book import Book, Position
+from allocator.portfolio.fills import Fill, Order
+from allocator.portfolio.session import value_at_close
 from allocator.shell.persistence.engine import utcnow
 from allocator.shell.persistence.schema import cash_ledger, portfolio, trades, valuations
 
@@ -204,13 +206,13 @@ def record_valuation(
 ) -> None:
     """Mark the book to market at ``day``'s closes (a re-run replaces the day's valuation)."""
     conn.execute(valuations.delete().where(valuations.c.valuation_date == day))
-    positions_value = book.positions_value(closes)
+    valuation = value_at_close(book, closes)
     conn.execute(
         valuations.insert().values(
             valuation_date=day,
-            cash=book.cash,
-            positions_value=positions_value,
-            total_value=book.cash + positions_value,
+            cash=valuation.cash,
+            positions_value=valuation.positions_value,
+            total_value=valuation.total_value,
             cumulative_deposits=cumulative_deposits(conn, day),
             positions={
                 s: {"quantity": p.quantity, "avg_cost": p.avg_cost, "close": closes[s]}

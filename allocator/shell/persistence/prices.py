@@ -53,6 +53,81 @@ def _insert_ignoring_duplicates(conn: sa.Connection, rows: list[dict]) -> None:
     conn.execute(stmt, rows)
 
 
+def _drop_non_sessions(
+    symbol: str, bars: pd.DataFrame, sessions: Iterable[dt.date] | None, result: UpsertResult
+) -> pd.DataFrame:
+    """``bars`` without those dated on non-sessions, which are logged and noted in ``result``."""
+    if sessions is None:
+        return bars
+    keep = bars["date"].isin(set(sessions))
+    result.skipped_non_sessions = sorted(bars.loc[~keep, "date"].tolist())
+    if result.skipped_non_sessions:
+        log.warning(
+            "%s: skipped %d bar(s) dated on non-sessions: %s",
+            symbol,
+            len(result.skipped_non_sessions),
+            ", ".join(map(str, result.skipped_non_sessions[:5])),
+        )
+    return bars.loc[keep]
+
+
+def _stored_bars(
+    conn: sa.Connection, symbol: str, lo: dt.date, hi: dt.date
+) -> dict[dt.date, sa.Row]:
+    """The stored bars of ``symbol`` dated within [lo, hi], by date (id and values)."""
+    return {
+        row.date: row
+        for row in conn.execute(
+            sa.select(
+                price_history.c.id,
+                price_history.c.date,
+                *[price_history.c[c] for c in _VALUE_COLUMNS],
+            )
+            .where(price_history.c.symbol == symbol)
+            .where(price_history.c.date.between(lo, hi))
+        )
+    }
+
+
+def _apply_revision(
+    conn: sa.Connection,
+    symbol: str,
+    day: dt.date,
+    stored: sa.Row,
+    values: dict,
+    *,
+    source: str,
+    now: dt.datetime,
+    on_revision: str,
+    result: UpsertResult,
+) -> None:
+    """Note and log a vendor revision of a stored bar; replace the bar when the policy says so."""
+    result.revisions.append(
+        {
+            "date": day,
+            **{f"old_{c}": getattr(stored, c) for c in _VALUE_COLUMNS},
+            **{f"new_{c}": values[c] for c in _VALUE_COLUMNS},
+        }
+    )
+    log.warning(
+        "%s %s: vendor revised the bar (close %s -> %s, open %s -> %s); %s",
+        symbol,
+        day,
+        stored.close,
+        values["close"],
+        stored.open,
+        values["open"],
+        "stored the revision" if on_revision == "update" else "kept the stored bar",
+    )
+    if on_revision == "update":
+        conn.execute(
+            price_history.update()
+            .where(price_history.c.id == stored.id)
+            .values(**values, source=source, fetched_at=now)
+        )
+        result.updated += 1
+
+
 def upsert_bars(
     conn: sa.Connection,
     symbol: str,
@@ -74,33 +149,10 @@ def upsert_bars(
     result = UpsertResult(symbol=symbol)
     if bars.empty:
         return result
-    session_set = set(sessions) if sessions is not None else None
-    if session_set is not None:
-        keep = bars["date"].isin(session_set)
-        result.skipped_non_sessions = sorted(bars.loc[~keep, "date"].tolist())
-        if result.skipped_non_sessions:
-            log.warning(
-                "%s: skipped %d bar(s) dated on non-sessions: %s",
-                symbol,
-                len(result.skipped_non_sessions),
-                ", ".join(map(str, result.skipped_non_sessions[:5])),
-            )
-        bars = bars.loc[keep]
+    bars = _drop_non_sessions(symbol, bars, sessions, result)
     if bars.empty:
         return result
-    lo, hi = min(bars["date"]), max(bars["date"])
-    existing = {
-        row.date: row
-        for row in conn.execute(
-            sa.select(
-                price_history.c.id,
-                price_history.c.date,
-                *[price_history.c[c] for c in _VALUE_COLUMNS],
-            )
-            .where(price_history.c.symbol == symbol)
-            .where(price_history.c.date.between(lo, hi))
-        )
-    }
+    existing = _stored_bars(conn, symbol, min(bars["date"]), max(bars["date"]))
     now = utcnow()
     new_rows: list[dict] = []
     for bar in bars.itertuples(index=False):
@@ -111,33 +163,20 @@ def upsert_bars(
             new_rows.append(
                 {"symbol": symbol, "date": bar.date, **values, "source": source, "fetched_at": now}
             )
-            continue
-        if all(_same(getattr(stored, c), values[c]) for c in _VALUE_COLUMNS):
+        elif all(_same(getattr(stored, c), values[c]) for c in _VALUE_COLUMNS):
             result.unchanged += 1
-            continue
-        change = {
-            "date": bar.date,
-            **{f"old_{c}": getattr(stored, c) for c in _VALUE_COLUMNS},
-            **{f"new_{c}": values[c] for c in _VALUE_COLUMNS},
-        }
-        result.revisions.append(change)
-        log.warning(
-            "%s %s: vendor revised the bar (close %s -> %s, open %s -> %s); %s",
-            symbol,
-            bar.date,
-            stored.close,
-            values["close"],
-            stored.open,
-            values["open"],
-            "stored the revision" if on_revision == "update" else "kept the stored bar",
-        )
-        if on_revision == "update":
-            conn.execute(
-                price_history.update()
-                .where(price_history.c.id == stored.id)
-                .values(**values, source=source, fetched_at=now)
+        else:
+            _apply_revision(
+                conn,
+                symbol,
+                bar.date,
+                stored,
+                values,
+                source=source,
+                now=now,
+                on_revision=on_revision,
+                result=result,
             )
-            result.updated += 1
     _insert_ignoring_duplicates(conn, new_rows)
     result.inserted = len(new_rows)
     result.last_date = max(bars["date"])
@@ -238,3 +277,8 @@ def latest_closes(conn: sa.Connection, day: dt.date, symbols: Sequence[str]) -> 
         sa.and_(price_history.c.symbol == latest.c.symbol, price_history.c.date == latest.c.last),
     )
     return {symbol: float(close) for symbol, close in conn.execute(stmt)}
+
+
+def latest_bar_date(conn: sa.Connection) -> dt.date | None:
+    """The date of the newest stored bar of any symbol, or None when ``price_history`` is empty."""
+    return conn.execute(sa.select(sa.func.max(price_history.c.date))).scalar_one()

@@ -1,0 +1,97 @@
+"""One session of the strategy on a book: decide, deposit, fill at the open, value at the close.
+
+The production day runs these steps as separate jobs — :func:`decide_session` at 6:00 (signal),
+:func:`deposit` and :func:`fill_orders_at_open` on :func:`orders_for` at 9:30 (execute, or the
+fetch job once the open is stored), :func:`value_at_close` at 16:35 (fetch) — and the backtest runs
+them in one call, :func:`step_session`, for every session of its period. Both paths call the same
+functions, which is what makes a backtest equal to the daily jobs run day by day
+(``tests/test_parity.py``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from allocator.portfolio.book import Book
+from allocator.portfolio.fills import Fill, Order, fill_orders_at_open, orders_from_allocations
+from allocator.strategy.config import TradingConfig
+from allocator.strategy.decision import Decision, decide
+from allocator.strategy.market_state import MarketState
+
+
+@dataclass
+class StrategyState:
+    """What the strategy carries from one session to the next: the book."""
+
+    book: Book = field(default_factory=Book)
+
+
+@dataclass(frozen=True)
+class Valuation:
+    """The book marked to market at a close."""
+
+    cash: float
+    positions_value: float
+
+    @property
+    def total_value(self) -> float:
+        return self.cash + self.positions_value
+
+
+@dataclass(frozen=True)
+class SessionOutcome:
+    """What one session did: the signal, the deposit, the fills and the valuation at the close."""
+
+    day: dt.date
+    decision: Decision
+    deposit: float
+    fills: list[Fill]
+    valuation: Valuation
+
+
+def decide_session(state: MarketState, config: TradingConfig, book: Book) -> Decision:
+    """The signal of a trade date: :func:`~allocator.strategy.decision.decide` on that morning's
+    holdings, with the market state of the last close before it and the config active on it."""
+    return decide(state, config, book.holdings())
+
+
+def orders_for(
+    allocations: Mapping[str, float], sell_quantities: Mapping[str, float] | None = None
+) -> list[Order]:
+    """The orders of a signal (its allocations and the shares it sells)."""
+    return orders_from_allocations(allocations, sell_quantities)
+
+
+def deposit(book: Book, amount: float) -> None:
+    """Add the session's ``daily_capital`` to the book's cash, before the orders fill."""
+    book.cash += amount
+
+
+def value_at_close(book: Book, closes: Mapping[str, float]) -> Valuation:
+    """Cash and ``sum(quantity x close)``; every held symbol needs its close."""
+    return Valuation(book.cash, book.positions_value(closes))
+
+
+def step_session(
+    state: StrategyState,
+    day: dt.date,
+    market: MarketState,
+    config: TradingConfig,
+    opens: Mapping[str, float],
+    closes: Mapping[str, float],
+) -> SessionOutcome:
+    """Run session ``day`` on ``state``: decide, deposit, fill at ``opens``, value at ``closes``.
+
+    ``market`` is the state of the last close before ``day``; ``config`` the one active on it.
+    ``state.book`` is replaced by the book after the fills.
+    """
+    decision = decide_session(market, config, state.book)
+    deposit(state.book, config.daily_capital)
+    fills, state.book = fill_orders_at_open(
+        orders_for(decision.allocations, decision.sell_quantities), opens, state.book
+    )
+    return SessionOutcome(
+        day, decision, config.daily_capital, fills, value_at_close(state.book, closes)
+    )
