@@ -70,7 +70,7 @@ def test_cli_seed_and_show(database_url, monkeypatch, capsys):
     assert main(["config", "seed"]) == 0
     assert main(["config", "seed"]) == 0
     out = capsys.readouterr().out
-    assert "seeded the default trading config" in out and "left it as it is" in out
+    assert "seeded the trading config of preset 'default'" in out and "left it as it is" in out
     assert main(["config", "show", "--date", "2001-09-10"]) == 0
     out = capsys.readouterr().out
     assert "regime_bullish_threshold  0.3" in out and "SPY, QQQ, DIA" in out

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from allocator.exceptions import MissingBarsError
 from allocator.portfolio.quantities import fraction_of_holding, to_cents
-from allocator.strategy.config import PARAMETER_NAMES, TradingConfig
+from allocator.strategy.config import PARAMETER_NAMES, TradingConfig, preset
 from allocator.strategy.decision import (
     BUY,
     HOLD,
@@ -77,7 +77,7 @@ def random_closes(seed: int, n: int, symbols=("SPY", "QQQ", "DIA")) -> pd.DataFr
     )
 
 
-CFG = TradingConfig()
+CFG = preset("seed")
 EVEN = {"SPY": 0.5, "QQQ": 0.5, "DIA": 0.5}
 
 
@@ -274,7 +274,13 @@ PARAMETER_CASES = [
         WEIGHTED,
         None,
     ),
+    # idle cash 5,000: a rate of 0.5 adds 2,500 to the BUY's budget
+    ("cash_deploy_rate", {"cash_deploy_rate": 0.5}, state(0.5, 30.0, EVEN), None),
+    # the second session of a bearish spell: every_session sells, spell_start holds
+    ("sell_trigger", {"sell_trigger": "spell_start"}, state(-0.5, 30.0, EVEN), {"SPY": 10.0}),
 ]
+#: What the morning knew besides the state: cash before the deposit and yesterday's label.
+CONTEXT = {"idle_cash": 5000.0, "previous_label": "bearish"}
 
 
 def test_every_parameter_has_a_case_or_a_reason():
@@ -297,8 +303,8 @@ def test_each_parameter_changes_a_decision(name, changes, s, holdings):
     assert name in changes
     changed = CFG.with_changes(**changes)
     assert getattr(changed, name) != getattr(CFG, name)
-    before = decide(s, CFG, holdings)
-    after = decide(s, changed, holdings)
+    before = decide(s, CFG, holdings, **CONTEXT)
+    after = decide(s, changed, holdings, **CONTEXT)
     assert (before.action, before.allocations, before.sell_quantities) != (
         after.action,
         after.allocations,

@@ -20,6 +20,7 @@ from allocator.exceptions import (
     SettingsError,
 )
 from allocator.shell.settings import get_settings
+from allocator.strategy.config import PRESET_NAMES
 
 log = logging.getLogger("allocator")
 
@@ -63,12 +64,14 @@ def cmd_db_current(args) -> int:
 
 def cmd_config_seed(args) -> int:
     from allocator.shell.persistence.configs import format_version, seed_default_config
+    from allocator.strategy.config import preset
 
+    config = preset(args.preset)
     engine = _migrated_engine(get_settings())
     with engine.begin() as conn:
-        inserted, version = seed_default_config(conn)
+        inserted, version = seed_default_config(conn, config, preset_name=args.preset)
     print(
-        "seeded the default trading config"
+        f"seeded the trading config of preset {args.preset!r}"
         if inserted
         else "a trading config exists; left it as it is"
     )
@@ -138,9 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--date", help="show the version active on this date (YYYY-MM-DD)")
     show.add_argument("--all", action="store_true", help="show every version, oldest first")
     show.set_defaults(func=cmd_config_show)
-    cfg_sub.add_parser("seed", help="insert the default config once (idempotent)").set_defaults(
-        func=cmd_config_seed
+    seed = cfg_sub.add_parser("seed", help="insert the first config once (idempotent)")
+    seed.add_argument(
+        "--preset",
+        choices=PRESET_NAMES,
+        default="default",
+        help="default: the product default; seed: the design document's table, read literally",
     )
+    seed.set_defaults(func=cmd_config_seed)
 
     bf = sub.add_parser("backfill", help="load daily bars into price_history (idempotent)")
     bf.add_argument(

@@ -3,8 +3,9 @@
 Data sources: ``database`` (``price_history``, the default), or any market data source read
 straight into memory (``csv`` with ``csv_dir``, ``synthetic``) without touching the database.
 Config sources: ``history`` (the version active on each date, as production had it), ``active``
-(a dry run of today's production config over the whole period), ``default`` (the design document's
-defaults); ``overrides`` (a dict, or JSON text) changes parameters on top, for what-if runs.
+(a dry run of today's production config over the whole period), or a preset: ``default`` (the
+product default) or ``seed`` (the design document's table, read literally). ``overrides`` (a
+dict, or JSON text) changes parameters on top, for what-if runs.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from allocator.backtest.schedule import ConfigSchedule, ScheduledConfig
 from allocator.exceptions import BacktestError, JobError
 from allocator.shell import calendar
 from allocator.shell.settings import Settings
-from allocator.strategy.config import TradingConfig
+from allocator.strategy.config import PRESET_NAMES, preset
 from allocator.strategy.risk import required_history
 
-CONFIG_SOURCES = ("history", "active", "default")
+#: Where the configs come from: stored versions by date, the active one, or a preset by name.
+CONFIG_SOURCES = ("history", "active", *PRESET_NAMES)
 DATA_SOURCES = ("database", "csv", "synthetic")
 
 
@@ -89,9 +91,9 @@ def build_schedule(config_source: str, overrides: dict[str, Any], engine=None) -
     if config_source not in CONFIG_SOURCES:
         raise JobError(f"config_source {config_source!r}: use one of {', '.join(CONFIG_SOURCES)}")
     suffix = f" with {json.dumps(overrides, sort_keys=True)}" if overrides else ""
-    if config_source == "default":
+    if config_source in PRESET_NAMES:
         return ConfigSchedule.constant(
-            TradingConfig().with_changes(**overrides), "seed defaults" + suffix
+            preset(config_source).with_changes(**overrides), f"preset {config_source}" + suffix
         )
     from allocator.shell.persistence.configs import active_version, all_versions
 

@@ -23,10 +23,11 @@ from allocator.shell import calendar
 from allocator.shell.persistence import ledger
 from allocator.shell.persistence.configs import ConfigVersion, version_for_date
 from allocator.shell.persistence.prices import last_bar_dates, load_bars, wide
-from allocator.shell.persistence.signals import SignalRecord, save_signal
+from allocator.shell.persistence.signals import SignalRecord, get_signal, save_signal
 from allocator.shell.settings import Settings
 from allocator.strategy.decision import Decision
 from allocator.strategy.market_state import compute_signal_frames, signal_state
+from allocator.strategy.regime import regime_label
 from allocator.strategy.risk import required_history
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,20 @@ def regime_risk_history(closes: pd.DataFrame, version: ConfigVersion) -> pd.Data
     return history
 
 
+def _previous_label(
+    conn: sa.Connection, closes: pd.DataFrame, version: ConfigVersion, previous: dt.date
+) -> str | None:
+    """The regime label of the previous trade date: its stored signal's, else recomputed from the
+    closes before it with this config (None when the history does not reach that far)."""
+    stored = get_signal(conn, previous)
+    if stored is not None and stored.features_used.get("regime_label"):
+        return stored.features_used["regime_label"]
+    try:
+        return regime_label(signal_state(closes, version.config, previous).regime, version.config)
+    except MissingBarsError:
+        return None
+
+
 def generate_signal(
     engine: sa.Engine, trade_date: dt.date, *, replace: bool = False
 ) -> SignalResult:
@@ -131,7 +146,10 @@ def generate_signal(
         require_previous_bars(conn, list(version.config.assets), trade_date)
         closes = load_signal_closes(conn, version, trade_date, extra=HISTORY_SESSIONS)
         state = signal_state(closes, version.config, trade_date)
-        decision = decide_session(state, version.config, ledger.load_book(conn))
+        book = ledger.load_book(conn)
+        book.cash = ledger.cash_balance_before(conn, trade_date)
+        previous_label = _previous_label(conn, closes, version, previous)
+        decision = decide_session(state, version.config, book, previous_label)
     history = regime_risk_history(closes, version)
     with engine.begin() as conn:
         record, status = save_signal(

@@ -47,3 +47,8 @@ def on_share_grid(quantity: float) -> float:
 def to_cents(amount: float) -> int:
     """Dollars to whole cents, half up, in decimal arithmetic (``800.005`` -> 80001)."""
     return int((_decimal(amount) * 100).quantize(_CENT, rounding=ROUND_HALF_UP))
+
+
+def floor_cents(amount: float) -> int:
+    """Dollars to whole cents, rounded down, in decimal arithmetic (``0.019`` -> 1)."""
+    return int((_decimal(amount) * 100).quantize(_CENT, rounding=ROUND_FLOOR))

@@ -23,9 +23,11 @@ from allocator.strategy.market_state import MarketState
 
 @dataclass
 class StrategyState:
-    """What the strategy carries from one session to the next: the book."""
+    """What the strategy carries from one session to the next: the book, and the regime label
+    of the last decision (``sell_trigger = spell_start`` sells on a spell's first session only)."""
 
     book: Book = field(default_factory=Book)
+    previous_label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,16 @@ class SessionOutcome:
     valuation: Valuation
 
 
-def decide_session(state: MarketState, config: TradingConfig, book: Book) -> Decision:
+def decide_session(
+    state: MarketState, config: TradingConfig, book: Book, previous_label: str | None = None
+) -> Decision:
     """The signal of a trade date: :func:`~allocator.strategy.decision.decide` on that morning's
-    holdings, with the market state of the last close before it and the config active on it."""
-    return decide(state, config, book.holdings())
+    book (its holdings, and its cash as the idle cash: the deposit comes later), with the market
+    state of the last close before it, the config active on it and the previous trade date's
+    regime label."""
+    return decide(
+        state, config, book.holdings(), idle_cash=book.cash, previous_label=previous_label
+    )
 
 
 def orders_for(
@@ -87,7 +95,8 @@ def step_session(
     ``market`` is the state of the last close before ``day``; ``config`` the one active on it.
     ``state.book`` is replaced by the book after the fills.
     """
-    decision = decide_session(market, config, state.book)
+    decision = decide_session(market, config, state.book, state.previous_label)
+    state.previous_label = decision.regime_label
     deposit(state.book, config.daily_capital)
     fills, state.book = fill_orders_at_open(
         orders_for(decision.allocations, decision.sell_quantities), opens, state.book

@@ -14,6 +14,9 @@ from typing import Any
 from allocator.exceptions import ConfigValidationError
 
 DEFAULT_ASSETS: tuple[str, ...] = ("SPY", "QQQ", "DIA")
+#: ``sell_trigger`` values: sell on every bearish session, or on the first of a bearish spell.
+EVERY_SESSION, SPELL_START = "every_session", "spell_start"
+SELL_TRIGGERS: tuple[str, ...] = (EVERY_SESSION, SPELL_START)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class TradingConfig:
     # Scoring weights
     momentum_weight: float = 0.6
     price_momentum_weight: float = 0.4
+    # Capital deployment (not in the design document's table; see allocator.strategy.decision)
+    cash_deploy_rate: float = 0.0
+    sell_trigger: str = EVERY_SESSION
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "assets", tuple(self.assets))
@@ -71,8 +77,49 @@ class TradingConfig:
 
 
 PARAMETER_NAMES: tuple[str, ...] = tuple(f.name for f in fields(TradingConfig))
+
+#: The design document's table, read literally: a BUY spends a share of the day's capital only,
+#: and every bearish session sells. Kept bit for bit reproducible as the ``seed`` preset.
+DESIGN_DOCUMENT_VALUES: dict[str, Any] = {
+    "daily_capital": 1000.0,
+    "assets": DEFAULT_ASSETS,
+    "lookback_days": 252,
+    "regime_bullish_threshold": 0.3,
+    "regime_bearish_threshold": -0.3,
+    "risk_high_threshold": 70.0,
+    "risk_medium_threshold": 40.0,
+    "max_drawdown_tolerance": 15.0,
+    "min_sharpe_target": 1.0,
+    "allocation_low_risk": 0.8,
+    "allocation_medium_risk": 0.5,
+    "allocation_high_risk": 0.3,
+    "allocation_neutral": 0.2,
+    "sell_percentage": 0.7,
+    "momentum_weight": 0.6,
+    "price_momentum_weight": 0.4,
+    "cash_deploy_rate": 0.0,
+    "sell_trigger": EVERY_SESSION,
+}
+#: Named configs: ``seed`` (the design document's table) and ``default`` (the product default,
+#: :class:`TradingConfig`'s own defaults; how they were chosen is in the README's strategy section).
+PRESET_NAMES: tuple[str, ...] = ("default", "seed")
+
+
+def preset(name: str) -> TradingConfig:
+    """The config of preset ``name`` (one of :data:`PRESET_NAMES`)."""
+    if name == "seed":
+        return TradingConfig(**DESIGN_DOCUMENT_VALUES)
+    if name == "default":
+        return TradingConfig()
+    raise ConfigValidationError(
+        "preset", f"{name!r} is unknown: use one of {', '.join(PRESET_NAMES)}"
+    )
+
+
 _INT_FIELDS = {"lookback_days"}
+_TEXT_FIELDS = {"assets", "sell_trigger"}
 _FRACTION_FIELDS = (
+    "cash_deploy_rate",
     "allocation_low_risk",
     "allocation_medium_risk",
     "allocation_high_risk",
@@ -90,6 +137,8 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(value, str):
             value = [part for part in value.replace(",", " ").split() if part]
         return tuple(str(v).strip().upper() for v in value)
+    if name == "sell_trigger":
+        return str(value).strip()
     try:
         if name in _INT_FIELDS:
             if isinstance(value, float) and not value.is_integer():
@@ -104,12 +153,16 @@ def validate_config(cfg: TradingConfig) -> None:
     """Raise :class:`ConfigValidationError` naming the first invalid field."""
     for f in fields(cfg):
         value = getattr(cfg, f.name)
-        if f.name == "assets":
+        if f.name in _TEXT_FIELDS:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigValidationError(f.name, f"{value!r} is not a number")
         if not math.isfinite(value):
             raise ConfigValidationError(f.name, f"{value!r} is not a finite number")
+    if cfg.sell_trigger not in SELL_TRIGGERS:
+        raise ConfigValidationError(
+            "sell_trigger", f"{cfg.sell_trigger!r}: use one of {', '.join(SELL_TRIGGERS)}"
+        )
     if not cfg.assets:
         raise ConfigValidationError("assets", "the asset list is empty: give at least one symbol")
     for symbol in cfg.assets:

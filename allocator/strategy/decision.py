@@ -12,14 +12,21 @@ Rules of :func:`decide` (``bear``/``bull`` = the config's regime thresholds):
   rising linearly to ``sell_percentage`` at regime -1. Quantity = holding x f rounded *down* to 4
   decimals (never more than held); its allocation is ``-(quantity x last close)`` in dollars, an
   estimate (the execute job fills at the open). ``allocation_pct`` reports ``f``. Nothing to sell
-  gives HOLD.
+  gives HOLD. When it sells is ``sell_trigger``'s choice: ``every_session`` sells on every bearish
+  trade date (the design document read literally); ``spell_start`` sells only on the first
+  bearish trade date after a non-bearish one and HOLDs on the later sessions of that spell (the
+  previous trade date's label decides; unknown counts as non-bearish).
 - **neutral** (``bear <= regime <= bull``): BUY ``allocation_neutral`` of the daily capital when
   the regime leans up (``regime >= 0``) and some asset scores above 0; otherwise HOLD.
 - **bullish** (``regime > bull``): BUY ``allocation_pct`` by risk band: ``risk >
   risk_high_threshold`` gives ``allocation_high_risk``; ``risk >= risk_medium_threshold`` gives
   ``allocation_medium_risk``; else ``allocation_low_risk``.
-- A BUY's budget, ``daily_capital x allocation_pct`` in whole cents, is split over the assets with
-  a score above 0 by :func:`rank_weights` and :func:`split_cents`; no such asset gives HOLD.
+- A BUY's budget is ``daily_capital x allocation_pct`` (whole cents, half up) plus
+  ``cash_deploy_rate x idle cash`` (whole cents, rounded down so the budget never exceeds the
+  cash): idle cash is the cash held before the trade date's deposit, after the earlier sessions'
+  fills, known at 6:00. ``cash_deploy_rate = 0`` is the design document's literal rule. The budget
+  is split over the assets with a score above 0 by :func:`rank_weights` and
+  :func:`split_cents`; no such asset gives HOLD.
 
 ``confidence`` (0..1) = ``0.7 x clarity + 0.3 x agreement``, where ``clarity`` is how far the
 regime is inside its band, ``(regime - bull) / (1 - bull)`` when bullish, ``(bear - regime) /
@@ -36,8 +43,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from allocator.exceptions import MissingBarsError
-from allocator.portfolio.quantities import fraction_of_holding, to_cents
-from allocator.strategy.config import TradingConfig
+from allocator.portfolio.quantities import floor_cents, fraction_of_holding, to_cents
+from allocator.strategy.config import EVERY_SESSION, SPELL_START, TradingConfig
 from allocator.strategy.market_state import MarketState
 from allocator.strategy.ranking import rank_symbols
 from allocator.strategy.regime import BEARISH, BULLISH, regime_label
@@ -76,6 +83,10 @@ class Decision:
     scores: dict[str, float]
     reason: str
     state: MarketState = field(repr=False)
+    #: Cash held before the trade date's deposit, and the parameters that used it and the label.
+    idle_cash: float = 0.0
+    cash_deploy_rate: float = 0.0
+    sell_trigger: str = EVERY_SESSION
 
     def features_used(self) -> dict[str, Any]:
         """The design document's ``features_used`` JSON (plain floats), plus audit fields."""
@@ -97,6 +108,9 @@ class Decision:
             "action": self.action,
             "allocation_pct": float(self.allocation_pct),
             "as_of": self.state.as_of.isoformat(),
+            "idle_cash": float(self.idle_cash),
+            "cash_deploy_rate": float(self.cash_deploy_rate),
+            "sell_trigger": self.sell_trigger,
             "risk_components": {
                 "volatility": float(self.state.volatility_component),
                 "comovement": float(self.state.comovement_component),
@@ -110,13 +124,56 @@ def decide(
     config: TradingConfig,
     holdings: Mapping[str, float] | None = None,
     last_close: Mapping[str, float] | None = None,
+    *,
+    idle_cash: float = 0.0,
+    previous_label: str | None = None,
 ) -> Decision:
     """The action and allocations for the trade date after ``state.as_of`` (module doc rules).
 
     ``holdings`` maps symbols to shares held (missing = none); ``last_close`` gives the price used
     to estimate sale proceeds (default: the state's closes). ``config`` is the config active on
-    the trade date; it must have the ``lookback_days`` the state was built with.
+    the trade date; it must have the ``lookback_days`` the state was built with. ``idle_cash``
+    is the cash before the day's deposit (``cash_deploy_rate``), ``previous_label`` the regime
+    label of the previous trade date (``sell_trigger``; None when unknown).
     """
+    scores = _scores(state, config)
+    label = regime_label(state.regime, config)
+    if not (math.isfinite(idle_cash) and idle_cash >= 0):
+        raise ValueError(f"idle_cash is {idle_cash!r}: must be a cash balance >= 0")
+    common = {
+        "regime": state.regime,
+        "regime_label": label,
+        "risk": state.risk,
+        "scores": scores,
+        "state": state,
+        "idle_cash": idle_cash,
+        "cash_deploy_rate": config.cash_deploy_rate,
+        "sell_trigger": config.sell_trigger,
+    }
+    if label == BEARISH:
+        if config.sell_trigger == SPELL_START and previous_label == BEARISH:
+            return _hold(
+                config,
+                common,
+                f"bearish regime {state.regime:+.3f}, the bearish spell goes on: sell_trigger "
+                "spell_start sells on the first session of a spell only",
+            )
+        return _sell(state, config, holdings or {}, last_close, common)
+    if label == BULLISH:
+        pct = allocation_pct_for_risk(state.risk, config)
+        why = f"bullish regime {state.regime:+.3f}, risk {state.risk:.1f}"
+    elif state.regime >= 0:
+        pct = config.allocation_neutral
+        why = f"neutral regime {state.regime:+.3f} leaning up (>= 0)"
+    else:
+        return _hold(
+            config, common, f"neutral regime {state.regime:+.3f} leaning down (< 0): no buying"
+        )
+    return _buy(config, pct, scores, why, common)
+
+
+def _scores(state: MarketState, config: TradingConfig) -> dict[str, float]:
+    """Every asset's score, after checking the state fits the config and is complete."""
     if state.lookback_days != config.lookback_days:
         raise ValueError(
             f"the market state was built with lookback_days={state.lookback_days} but the config "
@@ -136,27 +193,15 @@ def decide(
             f"the market state of {state.as_of} has undefined features"
             f"{' for ' + ', '.join(unknown) if unknown else ''}: it needs a full lookback window",
         )
-    label = regime_label(state.regime, config)
-    common = {
-        "regime": state.regime,
-        "regime_label": label,
-        "risk": state.risk,
-        "scores": scores,
-        "state": state,
-    }
-    if label == BEARISH:
-        return _sell(state, config, holdings or {}, last_close, common)
-    if label == BULLISH:
-        pct = allocation_pct_for_risk(state.risk, config)
-        why = f"bullish regime {state.regime:+.3f}, risk {state.risk:.1f}"
-    elif state.regime >= 0:
-        pct = config.allocation_neutral
-        why = f"neutral regime {state.regime:+.3f} leaning up (>= 0)"
-    else:
-        return _hold(
-            config, common, f"neutral regime {state.regime:+.3f} leaning down (< 0): no buying"
-        )
-    return _buy(config, pct, scores, why, common)
+    return scores
+
+
+def buy_budget_cents(config: TradingConfig, pct: float, idle_cash: float) -> int:
+    """``daily_capital x pct`` (cents, half up) + ``cash_deploy_rate x idle_cash`` (cents, down)."""
+    budget = to_cents(config.daily_capital * pct)
+    if config.cash_deploy_rate > 0 and idle_cash > 0:
+        budget += floor_cents(config.cash_deploy_rate * idle_cash)
+    return budget
 
 
 def allocation_pct_for_risk(risk: float, config: TradingConfig) -> float:
@@ -234,7 +279,8 @@ def _buy(
     common: dict[str, Any],
 ) -> Decision:
     positive = [s for s in rank_symbols(scores) if scores[s] > 0]
-    budget = to_cents(config.daily_capital * pct)
+    idle = common["idle_cash"]
+    budget = buy_budget_cents(config, pct, idle)
     if not positive:
         return _hold(config, common, f"{why}, but no asset scores above 0")
     if budget <= 0:
@@ -243,7 +289,10 @@ def _buy(
     cents = split_cents(budget, weights)
     allocations = {s: c / 100 for s, c in zip(positive, cents, strict=True) if c > 0}
     ranked = ", ".join(f"{s} {scores[s]:+.3f}" for s in positive)
-    reason = f"{why}: buy {pct:g} of ${config.daily_capital:,.2f} = ${budget / 100:,.2f} ({ranked})"
+    spend = f"{pct:g} of ${config.daily_capital:,.2f}"
+    if config.cash_deploy_rate > 0:
+        spend += f" + {config.cash_deploy_rate:g} of ${idle:,.2f} idle cash (cash_deploy_rate)"
+    reason = f"{why}: buy {spend} = ${budget / 100:,.2f} ({ranked})"
     clarity = _clarity(common["regime"], config)
     return Decision(
         action=BUY,
@@ -287,9 +336,15 @@ def _sell(
         allocations=allocations,
         sell_quantities=quantities,
         confidence=_confidence(_clarity(state.regime, config), state.risk / 100.0),
-        reason=f"{why}: sell {fraction:.1%} of each holding ({sold})",
+        reason=f"{why}: sell {fraction:.1%} of each holding ({sold}); {_sell_rule(config)}",
         **common,
     )
+
+
+def _sell_rule(config: TradingConfig) -> str:
+    if config.sell_trigger == SPELL_START:
+        return "first session of a bearish spell (sell_trigger spell_start)"
+    return "every bearish session sells (sell_trigger every_session)"
 
 
 def _price(symbol: str, state: MarketState, last_close: Mapping[str, float] | None) -> float:

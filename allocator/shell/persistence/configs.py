@@ -90,9 +90,12 @@ def all_versions(conn: sa.Connection) -> list[ConfigVersion]:
 
 
 def seed_default_config(
-    conn: sa.Connection, config: TradingConfig | None = None, start_date: dt.date = SEED_START_DATE
+    conn: sa.Connection,
+    config: TradingConfig | None = None,
+    start_date: dt.date = SEED_START_DATE,
+    preset_name: str = "default",
 ) -> tuple[bool, ConfigVersion]:
-    """Insert the design document's defaults once; returns (inserted?, the active version).
+    """Insert ``config`` (default: the product default) once; returns (inserted?, the active one).
 
     Idempotent: when any version exists, nothing is written. Runs in the caller's transaction.
     """
@@ -104,7 +107,8 @@ def seed_default_config(
             end_date=None,
             **_values(config or TradingConfig()),
             created_by="seed",
-            notes="Defaults of the production deployment design",
+            notes=f"preset {preset_name!r}"
+            + (" (the design document's table)" if preset_name == "seed" else " (product default)"),
             created_at=utcnow(),
         )
     )
@@ -165,7 +169,13 @@ def format_version(version: ConfigVersion) -> str:
     ]
     width = max(len(n) for n in PARAMETER_NAMES)
     for name, value in version.config.to_dict().items():
-        shown = ", ".join(value) if name == "assets" else f"{value:g}"
+        shown = (
+            ", ".join(value)
+            if name == "assets"
+            else value
+            if isinstance(value, str)
+            else f"{value:g}"
+        )
         lines.append(f"  {name:<{width}}  {shown}")
     return "\n".join(lines)
 

@@ -49,6 +49,18 @@ def cash_balance(conn: sa.Connection) -> float:
     return float(row.balance) if row else 0.0
 
 
+def cash_balance_before(conn: sa.Connection, day: dt.date) -> float:
+    """The cash balance after the last ledger entry dated before ``day`` (the idle cash at 6:00
+    of ``day``: after the earlier sessions' fills, before ``day``'s deposit)."""
+    row = conn.execute(
+        sa.select(cash_ledger.c.balance)
+        .where(cash_ledger.c.entry_date < day)
+        .order_by(cash_ledger.c.id.desc())
+        .limit(1)
+    ).first()
+    return float(row.balance) if row else 0.0
+
+
 def _ledger(
     conn: sa.Connection,
     day: dt.date,

@@ -63,6 +63,9 @@ trading_config = sa.Table(
     sa.Column("sell_percentage", sa.Double, nullable=False),
     sa.Column("momentum_weight", sa.Double, nullable=False),
     sa.Column("price_momentum_weight", sa.Double, nullable=False),
+    # Revision 0002: the values older versions decided with are the server defaults.
+    sa.Column("cash_deploy_rate", sa.Double, nullable=False, server_default="0"),
+    sa.Column("sell_trigger", sa.String(16), nullable=False, server_default="every_session"),
     sa.Column("created_by", sa.String(64), nullable=False),
     sa.Column("notes", sa.Text, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
