@@ -2,6 +2,7 @@
 
 - :mod:`~allocator.notebook.jobspec` — the job registry: each job's notebook and schedule;
 - :mod:`~allocator.notebook.runner` — plan, record, execute and finish one run (papermill);
+- :mod:`~allocator.notebook.parameters` — ``-p`` values parsed and checked against a notebook;
 - :mod:`~allocator.notebook.archive` — dated, never-overwritten artifact paths;
 - :mod:`~allocator.notebook.render` — HTML and Markdown renderings, notebook stripping;
 - :mod:`~allocator.notebook.index` — ``reports/index.html``;

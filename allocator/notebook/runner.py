@@ -3,9 +3,9 @@
 The flow of :func:`run_job`, one step per function:
 
 1. :func:`plan_run` checks everything a user can get wrong - the job name, the date, the
-   parameters (against the notebook's ``parameters`` cell), the kernel - before any kernel starts,
-   and decides whether the job has anything to do on that date (market closed, not the first
-   session of the month). Nothing is written when it raises.
+   parameters (against the notebook's ``parameters`` cell, :mod:`.parameters`), the kernel -
+   before any kernel starts, and decides whether the job has anything to do on that date
+   (market closed, not the first session of the month). Nothing is written when it raises.
 2. :func:`record_skipped_run` records a skipped run in ``job_runs`` and that is all.
 3. Otherwise :func:`start_run` claims the artifact paths (:mod:`.archive`) and writes a
    ``running`` row, and :func:`execute_run` runs the notebook (:func:`execute_notebook`) in a
@@ -27,7 +27,6 @@ import contextlib
 import datetime as dt
 import logging
 import os
-import re
 import stat
 import subprocess
 import time
@@ -41,6 +40,12 @@ import sqlalchemy as sa
 from allocator.exceptions import CalendarError, JobError, SettingsError
 from allocator.notebook.archive import RunPaths, reserve_run_paths
 from allocator.notebook.jobspec import JobSpec, get_job, skip_reason
+
+# TRADE_DATE, parse_value and parse_parameters are re-exported: the CLI and tests read them here.
+from allocator.notebook.parameters import TRADE_DATE as TRADE_DATE
+from allocator.notebook.parameters import check_parameters, declared_parameters
+from allocator.notebook.parameters import parse_parameters as parse_parameters
+from allocator.notebook.parameters import parse_value as parse_value
 from allocator.shell.calendar import is_session, to_date, today_eastern
 from allocator.shell.settings import PROJECT_ROOT, Settings, get_settings, mask_url
 
@@ -51,7 +56,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TRADE_DATE = "trade_date"
 ENV_CELL_TIMEOUT = "ALLOCATOR_CELL_TIMEOUT"
 ENV_START_TIMEOUT = "ALLOCATOR_START_TIMEOUT"
 ENV_NOTEBOOKS_DIR = "ALLOCATOR_NOTEBOOKS_DIR"
@@ -60,40 +64,9 @@ DEFAULT_START_TIMEOUT = 120.0
 #: The error a run records when it stops before the notebook returns (Ctrl-C, a kill).
 INTERRUPTED = "interrupted before the notebook finished"
 
-_SECRET_NAME = re.compile(r"(?i)(key|password|passwd|secret|token|credential|database_url|dsn)")
-_INT = re.compile(r"^[+-]?\d+$")
-_FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
-_LITERALS = {"True": True, "true": True, "False": False, "false": False, "None": None}
-
 
 # ---------------------------------------------------------------------------------------------
-# Arguments
-
-
-def parse_value(text: str) -> object:
-    """A ``-p`` value: int, float, ``True``/``False``/``None``, else the string as given.
-
-    ISO dates (``2026-11-26``) stay strings: notebooks receive dates as ISO strings.
-    """
-    if text in _LITERALS:
-        return _LITERALS[text]
-    if _INT.match(text):
-        return int(text)
-    if _FLOAT.match(text):
-        return float(text)
-    return text
-
-
-def parse_parameters(pairs: Iterable[tuple[str, str]] | None) -> dict[str, object]:
-    """``[("rows", "3"), ...]`` from ``-p NAME VALUE`` into ``{"rows": 3}``; duplicates refused."""
-    parsed: dict[str, object] = {}
-    for name, raw in pairs or ():
-        if not name.isidentifier():
-            raise JobError(f"parameter name {name!r} is not a Python identifier")
-        if name in parsed:
-            raise JobError(f"parameter {name!r} is given twice")
-        parsed[name] = parse_value(raw) if isinstance(raw, str) else raw
-    return parsed
+# Where the notebooks are, how long a kernel may take, which kernel
 
 
 def notebooks_dir_default() -> Path:
@@ -122,44 +95,6 @@ def timeouts() -> tuple[float, float]:
         _seconds(ENV_START_TIMEOUT, DEFAULT_START_TIMEOUT),
         _seconds(ENV_CELL_TIMEOUT, DEFAULT_CELL_TIMEOUT),
     )
-
-
-def declared_parameters(notebook: Path) -> dict[str, dict]:
-    """The notebook's ``parameters`` cell, as papermill reads it: name -> {default, ...}."""
-    import papermill
-
-    try:
-        return papermill.inspect_notebook(str(notebook))
-    except Exception as exc:  # noqa: BLE001 - any unreadable notebook is the same user error
-        raise JobError(f"cannot read the parameters of {notebook}: {exc}") from None
-
-
-def check_parameters(
-    spec: JobSpec, given: Mapping[str, object], declared: Mapping[str, dict], secrets: list[str]
-) -> None:
-    """Refuse unknown, reserved and secret-looking parameters (names and values)."""
-    known = sorted(n for n in declared if n != TRADE_DATE) + list(spec.runner_parameters)
-    for name, value in given.items():
-        if name == TRADE_DATE:
-            raise JobError("trade_date is not a -p parameter: use --date YYYY-MM-DD")
-        if _SECRET_NAME.search(name):
-            raise JobError(
-                f"parameter {name!r} looks like a secret: secrets are read from the environment "
-                "(.env), never passed as notebook parameters (they would be saved in the archive)"
-            )
-        text = str(value)
-        if mask_url(text) != text or any(s and s in text for s in secrets):
-            raise JobError(
-                f"the value of parameter {name!r} contains a password or key: pass secrets "
-                "through the environment (.env), never as notebook parameters"
-            )
-        if name not in declared and name not in spec.runner_parameters:
-            listed = ", ".join(known) if known else "none"
-            raise JobError(
-                f"unknown parameter {name!r} for job {spec.name}: its notebook declares {listed}"
-            )
-    if "force" in spec.runner_parameters and not isinstance(given.get("force", False), bool):
-        raise JobError(f"parameter 'force' must be True or False, not {given['force']!r}")
 
 
 def require_kernel(name: str) -> None:

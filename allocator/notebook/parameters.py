@@ -1,0 +1,89 @@
+"""The parameters of a job notebook: ``-p NAME VALUE`` parsed, and checked against the notebook.
+
+:func:`parse_parameters` turns the command line's ``-p`` pairs into Python values;
+:func:`check_parameters` refuses, before any kernel starts, a parameter the notebook does not
+declare, the reserved ``trade_date`` and anything that looks like a secret (secrets reach a
+notebook through the environment, never as parameters: a parameter is saved in the archive).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from allocator.exceptions import JobError
+from allocator.notebook.jobspec import JobSpec
+from allocator.shell.settings import mask_url
+
+#: The parameter the runner injects itself, from ``--date``.
+TRADE_DATE = "trade_date"
+
+_SECRET_NAME = re.compile(r"(?i)(key|password|passwd|secret|token|credential|database_url|dsn)")
+_INT = re.compile(r"^[+-]?\d+$")
+_FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
+_LITERALS = {"True": True, "true": True, "False": False, "false": False, "None": None}
+
+
+def parse_value(text: str) -> object:
+    """A ``-p`` value: int, float, ``True``/``False``/``None``, else the string as given.
+
+    ISO dates (``2026-11-26``) stay strings: notebooks receive dates as ISO strings.
+    """
+    if text in _LITERALS:
+        return _LITERALS[text]
+    if _INT.match(text):
+        return int(text)
+    if _FLOAT.match(text):
+        return float(text)
+    return text
+
+
+def parse_parameters(pairs: Iterable[tuple[str, str]] | None) -> dict[str, object]:
+    """``[("rows", "3"), ...]`` from ``-p NAME VALUE`` into ``{"rows": 3}``; duplicates refused."""
+    parsed: dict[str, object] = {}
+    for name, raw in pairs or ():
+        if not name.isidentifier():
+            raise JobError(f"parameter name {name!r} is not a Python identifier")
+        if name in parsed:
+            raise JobError(f"parameter {name!r} is given twice")
+        parsed[name] = parse_value(raw) if isinstance(raw, str) else raw
+    return parsed
+
+
+def declared_parameters(notebook: Path) -> dict[str, dict]:
+    """The notebook's ``parameters`` cell, as papermill reads it: name -> {default, ...}."""
+    import papermill
+
+    try:
+        return papermill.inspect_notebook(str(notebook))
+    except Exception as exc:  # noqa: BLE001 - any unreadable notebook is the same user error
+        raise JobError(f"cannot read the parameters of {notebook}: {exc}") from None
+
+
+def check_parameters(
+    spec: JobSpec, given: Mapping[str, object], declared: Mapping[str, dict], secrets: list[str]
+) -> None:
+    """Refuse unknown, reserved and secret-looking parameters (names and values)."""
+    known = sorted(n for n in declared if n != TRADE_DATE) + list(spec.runner_parameters)
+    for name, value in given.items():
+        if name == TRADE_DATE:
+            raise JobError("trade_date is not a -p parameter: use --date YYYY-MM-DD")
+        if _SECRET_NAME.search(name):
+            raise JobError(
+                f"parameter {name!r} looks like a secret: secrets are read from the environment "
+                "(.env), never passed as notebook parameters (they would be saved in the archive)"
+            )
+        text = str(value)
+        if mask_url(text) != text or any(s and s in text for s in secrets):
+            raise JobError(
+                f"the value of parameter {name!r} contains a password or key: pass secrets "
+                "through the environment (.env), never as notebook parameters"
+            )
+        if name not in declared and name not in spec.runner_parameters:
+            listed = ", ".join(known) if known else "none"
+            raise JobError(
+                f"unknown parameter {name!r} for job {spec.name}: its notebook declares {listed}"
+            )
+    if "force" in spec.runner_parameters and not isinstance(given.get("force", False), bool):
+        raise JobError(f"parameter 'force' must be True or False, not {given['force']!r}")
