@@ -19,6 +19,7 @@ class ConfigValidationError(AllocatorError):
 
     def __init__(self, field: str, message: str):
         self.field = field
+        self.reason = message
         super().__init__(f"trading_config.{field}: {message}")
 
 

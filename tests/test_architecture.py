@@ -51,9 +51,9 @@ FORBIDDEN_IN_PURE = (
 )
 
 #: The jobs of ``allocator.jobs``: each composes the shell and the core for one date.
-JOB_MODULES = {"fetch", "signal", "execute", "backfill", "backtest"}
+JOB_MODULES = {"fetch", "signal", "execute", "backfill", "backtest", "sweep", "study"}
 #: Steps several jobs share; a job may import these, never another job.
-JOB_HELPER_MODULES = {"__init__", "ingest", "settlement"}
+JOB_HELPER_MODULES = {"__init__", "ingest", "settlement", "replay", "cluster"}
 
 PERSISTENCE = "allocator.shell.persistence"
 SQL_FUNCTIONS = {"select", "insert", "update", "delete", "text"}

@@ -3,11 +3,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from allocator.exceptions import ConfigValidationError
-from allocator.strategy.config import PARAMETER_NAMES, TradingConfig
+from allocator.strategy.config import PARAMETER_NAMES, TradingConfig, preset
 
 
-def test_defaults_are_the_seed_table():
-    c = TradingConfig()
+def test_the_seed_preset_is_the_design_documents_table():
+    c = preset("seed")
     assert c.daily_capital == 1000.0
     assert c.assets == ("SPY", "QQQ", "DIA")
     assert c.lookback_days == 252
@@ -18,6 +18,36 @@ def test_defaults_are_the_seed_table():
     assert allocations == (0.8, 0.5, 0.3)
     assert (c.allocation_neutral, c.sell_percentage) == (0.2, 0.7)
     assert (c.momentum_weight, c.price_momentum_weight) == (0.6, 0.4)
+    assert (c.cash_deploy_rate, c.sell_trigger) == (0.0, "every_session")
+
+
+def test_the_product_default_differs_from_the_table_in_three_chosen_parameters():
+    seed, default = preset("seed").to_dict(), TradingConfig().to_dict()
+    assert preset("default") == TradingConfig()
+    changed = {k: (seed[k], default[k]) for k in seed if seed[k] != default[k]}
+    assert changed == {
+        "sell_percentage": (0.7, 0.3),
+        "cash_deploy_rate": (0.0, 0.03),
+        "sell_trigger": ("every_session", "spell_start"),
+    }
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"cash_deploy_rate": 1.5}, "trading_config.cash_deploy_rate: 1.5 must be within 0..1"),
+        ({"cash_deploy_rate": -0.1}, "cash_deploy_rate: -0.1 must be within 0..1"),
+        (
+            {"sell_trigger": "weekly"},
+            "sell_trigger: 'weekly': use one of every_session, spell_start",
+        ),
+    ],
+)
+def test_deployment_parameters_are_validated(changes, message):
+    with pytest.raises(ConfigValidationError, match=message):
+        TradingConfig().with_changes(**changes)
+    with pytest.raises(ConfigValidationError, match="preset: 'bold' is unknown"):
+        preset("bold")
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import scrapbook as sb
 import sqlalchemy as sa
@@ -178,3 +179,25 @@ def test_backtest_notebook_glues_metrics_daily_and_trades(job_env, capfd):
     assert len(glued["trades"]) == metrics["n_trades"]
     assert set(glued["comparison"]) == {"strategy", "all SPY", "equal weight", "cash"}
     assert rows(engine, trades) == []  # the backtest never writes production tables
+
+
+def test_sweep_notebook_keeps_its_results_beside_the_archive(job_env, capfd):
+    tmp_path, engine, _ = job_env
+    seed(engine, dt.date(2024, 1, 2), PREVIOUS)
+    grid = '{"cash_deploy_rate": [0, 0.1], "sell_trigger": ["every_session", "spell_start"]}'
+    code = main(
+        ["run", "sweep", "-p", "grid", grid, "-p", "start", "2025-03-03"]
+        + ["-p", "end", "2025-06-30", "-p", "workers", "1"]
+    )
+    assert code == 0, capfd.readouterr().err
+    (artifact,) = archived(tmp_path, "sweep")
+    glued = scraps(artifact)
+    table = glued["results"]
+    assert glued["n_configs"] == 4 and len(table) == 4
+    saved = Path(glued["results_path"])
+    assert saved == artifact.with_name(f"{artifact.stem}_results.parquet")
+    assert not saved.stat().st_mode & 0o222  # read-only, like the notebook
+    from allocator.jobs.sweep import run_sweep
+
+    serial = run_sweep(grid, "2025-03-03", "2025-06-30", serial=True).table
+    pd.testing.assert_frame_equal(pd.read_parquet(saved), serial, check_exact=True)

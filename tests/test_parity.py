@@ -11,21 +11,29 @@ from allocator.jobs.signal import generate_signal
 from allocator.shell import calendar
 from allocator.shell.marketdata.synthetic import SyntheticSource
 from allocator.shell.persistence import ledger
+from allocator.shell.persistence.signals import get_signal
 from allocator.shell.settings import get_settings
+from allocator.strategy.config import preset
 from tests.helpers import seed
 
 # 60 sessions of the synthetic market with bullish, neutral and bearish stretches.
 START, END = dt.date(2024, 6, 24), dt.date(2024, 9, 17)
 
 
-def test_daily_jobs_and_backtest_produce_identical_trades(database_url, monkeypatch):
+@pytest.mark.parametrize("preset_name", ["default", "seed"])
+def test_daily_jobs_and_backtest_produce_identical_trades(database_url, monkeypatch, preset_name):
+    """``default`` deploys idle cash (cash_deploy_rate 0.03) and sells once per bearish spell
+    (spell_start); ``seed`` is the design document's literal rules."""
     from allocator.shell.persistence import make_engine
+    from allocator.shell.persistence.configs import seed_default_config
     from allocator.shell.persistence.migrate import upgrade
 
     engine = make_engine(database_url)
     upgrade(engine)
     sessions = calendar.sessions_between(START, END)
     assert len(sessions) >= 60
+    with engine.begin() as conn:
+        seed_default_config(conn, preset(preset_name), preset_name=preset_name)
     seed(engine, dt.date(2023, 5, 1), calendar.previous_session(START))
     source = SyntheticSource()
     actions = []
@@ -34,6 +42,11 @@ def test_daily_jobs_and_backtest_produce_identical_trades(database_url, monkeypa
         execute_trades(engine, day)
         fetch_bars(engine, day, source)
     assert {"BUY", "SELL"} <= set(actions)
+    if preset_name == "default":  # the new rules were exercised, not just configured
+        with engine.connect() as conn:
+            reasons = [get_signal(conn, d).features_used["reason"] for d in sessions]
+        assert any("idle cash (cash_deploy_rate)" in r for r in reasons)
+        assert any("the bearish spell goes on" in r for r in reasons)
 
     with engine.connect() as conn:
         daily = ledger.trades_frame(conn, START, END)

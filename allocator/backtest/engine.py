@@ -96,6 +96,13 @@ class BacktestResult:
     def regime_risk(self) -> pd.DataFrame:
         return self.signals.set_index("date")[["regime", "risk"]]
 
+    def exposure(self) -> pd.DataFrame:
+        """Per session: ``exposure`` (positions value / total value) and the ``cash`` held."""
+        d = self.daily.set_index("date")
+        return pd.DataFrame(
+            {"exposure": d["positions_value"] / d["total_value"], "cash": d["cash"]}
+        )
+
 
 @dataclass(frozen=True)
 class StrategyRun:

@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bf.set_defaults(func=cmd_backfill)
 
+    from allocator.cli.sweep import add_sweep_parser
+
+    add_sweep_parser(sub)
     try:
         from allocator.cli import run as cli_run
     except ImportError:  # pragma: no cover - the job runner ships with the package

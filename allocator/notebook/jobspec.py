@@ -82,6 +82,18 @@ JOBS: dict[str, JobSpec] = {
             frequency=MANUAL,
         ),
         JobSpec(
+            "sweep",
+            "backtest a grid of config overrides on Dask (research, run by hand)",
+            needs_session=False,
+            frequency=MANUAL,
+        ),
+        JobSpec(
+            "study",
+            "choose the product default in-sample and report it out of sample (run by hand)",
+            needs_session=False,
+            frequency=MANUAL,
+        ),
+        JobSpec(
             "review",
             "tabulate the archived runs of a period for reviewers (run by hand)",
             needs_session=False,

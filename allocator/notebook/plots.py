@@ -7,6 +7,7 @@ with their HTML and Markdown renderings.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 FIGSIZE = (7.0, 2.8)
@@ -122,5 +123,38 @@ def stacked_allocation(weights: pd.DataFrame, title: str = "Allocation over time
     ax.set_ylim(0, 1)
     ax.legend(loc="upper left", ncols=len(weights.columns))
     fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def exposure_and_idle_cash(
+    frame: pd.DataFrame, title: str = "Exposure (invested share) and idle cash ($)"
+):
+    """Exposure in % (left axis) and the cash held in dollars (right axis), dated index."""
+    fig, ax = _figure(title)
+    dates = pd.to_datetime(frame.index)
+    ax.plot(dates, frame["exposure"].to_numpy() * 100.0, color="tab:blue", linewidth=1.0)
+    ax.set_ylabel("exposure %", color="tab:blue")
+    ax.set_ylim(0, 100)
+    cash = ax.twinx()
+    cash.plot(dates, frame["cash"].to_numpy(), color="tab:gray", linewidth=0.8)
+    cash.set_ylabel("idle cash $", color="tab:gray")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def heatmap(table: pd.DataFrame, title: str, fmt: str = "{:.2f}"):
+    """A table (rows x columns of one metric) as a heatmap with each value written in its cell."""
+    fig, ax = _figure(title)
+    values = table.to_numpy(dtype="float64")
+    image = ax.imshow(values, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(table.columns)), [str(c) for c in table.columns])
+    ax.set_yticks(range(len(table.index)), [str(i) for i in table.index])
+    ax.set_xlabel(str(table.columns.name or ""))
+    ax.set_ylabel(str(table.index.name or ""))
+    for (i, j), value in np.ndenumerate(values):
+        ax.text(j, i, fmt.format(value), ha="center", va="center", color="white", fontsize=8)
+    fig.colorbar(image, ax=ax)
     fig.tight_layout()
     return fig

@@ -46,6 +46,7 @@ from allocator.notebook.parameters import TRADE_DATE as TRADE_DATE
 from allocator.notebook.parameters import check_parameters, declared_parameters
 from allocator.notebook.parameters import parse_parameters as parse_parameters
 from allocator.notebook.parameters import parse_value as parse_value
+from allocator.notebook.sidecar import run_environment, sidecars_of
 from allocator.shell.calendar import is_session, to_date, today_eastern
 from allocator.shell.settings import PROJECT_ROOT, Settings, get_settings, mask_url
 
@@ -432,17 +433,19 @@ def execute_run(
 ) -> str | None:
     """Execute a started run's notebook into its archive path with :func:`execute_notebook`.
 
-    Returns None on success or the error's summary, as :func:`execute_notebook` does.
+    Returns None on success or the error's summary, as :func:`execute_notebook` does. The
+    kernel learns where its notebook is archived, for its sidecar files (:mod:`.sidecar`).
     """
-    return execute_notebook(
-        run.plan.notebook,
-        run.paths.notebook,
-        run.plan.parameters,
-        kernel_name=kernel_name,
-        cwd=run.plan.notebook.parent,
-        start_timeout=start_timeout,
-        cell_timeout=cell_timeout,
-    )
+    with run_environment(run.paths.notebook):
+        return execute_notebook(
+            run.plan.notebook,
+            run.paths.notebook,
+            run.plan.parameters,
+            kernel_name=kernel_name,
+            cwd=run.plan.notebook.parent,
+            start_timeout=start_timeout,
+            cell_timeout=cell_timeout,
+        )
 
 
 def _redact_archive(run: StartedRun, secrets: list[str]) -> list[str]:
@@ -516,7 +519,8 @@ def finalize_run(
         error,
     )
     notes += _render_report(run, header, secrets)
-    _make_read_only(run.paths.notebook)
+    for path in (run.paths.notebook, *sidecars_of(run.paths.notebook)):
+        _make_read_only(path)
     full_error = "; ".join([e for e in [error, *notes] if e]) or None
     jobruns.finish_run(engine, run.run_id, status, error=full_error, finished_at=finished)
     _write_index(engine, settings)

@@ -21,7 +21,14 @@ SELL_TRIGGERS: tuple[str, ...] = (EVERY_SESSION, SPELL_START)
 
 @dataclass(frozen=True)
 class TradingConfig:
-    """Parameters of the regime-based strategy (defaults: the design document's table)."""
+    """Parameters of the regime-based strategy.
+
+    The defaults are the product default (the ``default`` preset): the design document's table
+    with three changes chosen by the strategy study on 2005-2014 only (``notebooks/study.ipynb``,
+    the README's strategy section): ``sell_percentage`` 0.3 (was 0.7), ``cash_deploy_rate`` 0.03
+    (was 0, not in the table) and ``sell_trigger`` ``spell_start`` (was ``every_session``). The
+    table itself is the ``seed`` preset (:data:`DESIGN_DOCUMENT_VALUES`).
+    """
 
     # Capital management
     daily_capital: float = 1000.0
@@ -40,13 +47,13 @@ class TradingConfig:
     allocation_medium_risk: float = 0.5
     allocation_high_risk: float = 0.3
     allocation_neutral: float = 0.2
-    sell_percentage: float = 0.7
+    sell_percentage: float = 0.3
     # Scoring weights
     momentum_weight: float = 0.6
     price_momentum_weight: float = 0.4
     # Capital deployment (not in the design document's table; see allocator.strategy.decision)
-    cash_deploy_rate: float = 0.0
-    sell_trigger: str = EVERY_SESSION
+    cash_deploy_rate: float = 0.03
+    sell_trigger: str = SPELL_START
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "assets", tuple(self.assets))

@@ -14,6 +14,10 @@ __all__ = [
 SOURCE_NAMES = ("alphavantage", "csv", "synthetic")
 
 
+#: A folder of SYMBOL.csv files used when a CSV source is asked for without one.
+ENV_MARKET_CSV_DIR = "ALLOCATOR_MARKET_CSV_DIR"
+
+
 def make_source(name: str, *, settings=None, csv_dir=None, outputsize: str = "compact"):
     """Build the source called ``name`` (``alphavantage``, ``csv`` or ``synthetic``)."""
     from allocator.exceptions import SettingsError
@@ -23,10 +27,16 @@ def make_source(name: str, *, settings=None, csv_dir=None, outputsize: str = "co
 
         return SyntheticSource()
     if name == "csv":
+        import os
+
         from allocator.shell.marketdata.csvsource import CsvSource
 
+        csv_dir = csv_dir or os.environ.get(ENV_MARKET_CSV_DIR) or None
         if csv_dir is None:
-            raise SettingsError("--csv-dir is required with --source csv: a folder of SYMBOL.csv")
+            raise SettingsError(
+                f"--csv-dir is required with --source csv (or set {ENV_MARKET_CSV_DIR}): "
+                "a folder of SYMBOL.csv"
+            )
         return CsvSource(csv_dir)
     if name == "alphavantage":
         from allocator.shell.marketdata.alphavantage import AlphaVantageSource

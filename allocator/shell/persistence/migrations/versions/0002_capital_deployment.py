@@ -32,15 +32,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("trading_config") as batch:
-        batch.drop_column("sell_trigger")
-        batch.drop_column("cash_deploy_rate")
-    if op.get_bind().dialect.name == "sqlite":
-        # SQLite rebuilds the table without the expression index it cannot reflect: restore it.
-        op.create_index(
-            "uq_trading_config_one_active",
-            "trading_config",
-            [sa.text("(end_date IS NULL)")],
-            unique=True,
-            sqlite_where=sa.text("end_date IS NULL"),
-        )
+    # SQLite (3.35+) drops a plain column in place; a batch rebuild of the table would fail on
+    # the foreign keys of the signals that reference it.
+    for column in ("sell_trigger", "cash_deploy_rate"):
+        if op.get_bind().dialect.name == "sqlite":
+            op.execute(f"ALTER TABLE trading_config DROP COLUMN {column}")
+        else:
+            op.drop_column("trading_config", column)

@@ -1,0 +1,140 @@
+"""The research sweep: grids checked before anything runs, Dask results equal to serial ones,
+the scheduler-address path, and the study's objective and target."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from allocator.backtest.study import choose, eligible_rows, target_check
+from allocator.backtest.sweep import expand_grid, parse_grid, pivot_metric
+from allocator.cli.commands import main
+from allocator.exceptions import BacktestError, ConfigValidationError, JobError
+from allocator.jobs.sweep import run_sweep
+from allocator.strategy.config import preset
+
+GRID = {"cash_deploy_rate": [0, 0.1], "sell_trigger": ["every_session", "spell_start"]}
+PERIOD = ("2023-01-03", "2023-06-30")
+
+
+def test_a_grid_expands_to_every_combination_in_order():
+    points = expand_grid(preset("default"), GRID)
+    assert points == [
+        {"cash_deploy_rate": 0, "sell_trigger": "every_session"},
+        {"cash_deploy_rate": 0, "sell_trigger": "spell_start"},
+        {"cash_deploy_rate": 0.1, "sell_trigger": "every_session"},
+        {"cash_deploy_rate": 0.1, "sell_trigger": "spell_start"},
+    ]
+    assert expand_grid(preset("default"), '{"allocation_neutral": 0.4}') == [
+        {"allocation_neutral": 0.4}
+    ]
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ({"cash_deploy": [0.1]}, "trading_config.cash_deploy: unknown parameter in the grid"),
+        ({"cash_deploy_rate": [0.1, 2.0]}, r"cash_deploy_rate: 2.0 must be within 0..1 \(grid"),
+        ({"sell_trigger": ["monthly"]}, "sell_trigger: 'monthly': use one of"),
+        ({"cash_deploy_rate": []}, "cash_deploy_rate: the grid gives no value"),
+        ({"allocation_neutral": ["lots"]}, "allocation_neutral: 'lots' is not a number"),
+        ("{not json", "trading_config.grid: is not JSON"),
+        ({}, "give a JSON object of parameter"),
+    ],
+)
+def test_bad_grids_are_refused_naming_the_parameter(grid, message):
+    with pytest.raises(ConfigValidationError, match=message):
+        expand_grid(preset("default"), grid)
+
+
+@pytest.fixture(scope="module")
+def serial() -> pd.DataFrame:
+    return run_sweep(GRID, *PERIOD, data_source="synthetic", serial=True).table
+
+
+def test_the_sweep_on_a_local_cluster_equals_the_serial_run(serial):
+    on_cluster = run_sweep(GRID, *PERIOD, data_source="synthetic", workers=2)
+    assert on_cluster.where == "a local Dask cluster" and on_cluster.workers == 2
+    pd.testing.assert_frame_equal(on_cluster.table, serial, check_exact=True)
+    assert list(serial.columns[:2]) == list(GRID)
+    assert {"sharpe", "max_drawdown", "exposure", "avg_idle_cash"} <= set(serial.columns)
+    # every point is a different strategy
+    assert serial["final_value"].nunique() == len(serial)
+
+
+def test_the_sweep_runs_on_a_cluster_given_by_its_scheduler_address(serial, monkeypatch):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster:
+        monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
+        result = run_sweep(GRID, *PERIOD, data_source="synthetic")
+    assert result.where == f"Dask scheduler {cluster.scheduler_address}"
+    pd.testing.assert_frame_equal(result.table, serial, check_exact=True)
+
+
+def test_a_dead_scheduler_address_is_a_clear_error():
+    with pytest.raises(JobError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
+        run_sweep(GRID, *PERIOD, data_source="synthetic", scheduler="tcp://127.0.0.1:9")
+
+
+def test_the_cli_writes_the_table(tmp_path, capsys, serial):
+    out = tmp_path / "results.parquet"
+    grid = tmp_path / "grid.json"
+    grid.write_text(
+        '{"cash_deploy_rate": [0, 0.1], "sell_trigger": ["every_session", "spell_start"]}'
+    )
+    code = main(
+        ["sweep", "--grid", f"@{grid}", "--start", PERIOD[0], "--end", PERIOD[1]]
+        + ["--data-source", "synthetic", "--serial", "--out", str(out)]
+    )
+    assert code == 0
+    assert "4 configs on this process (serial)" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(pd.read_parquet(out), serial)
+    assert (
+        main(["sweep", "--grid", "@/no/such.json", "--start", "2023-01-03", "--end", "2023-02-01"])
+        == 2
+    )
+    assert "cannot read /no/such.json" in capsys.readouterr().err
+
+
+def test_pivot_averages_over_the_other_parameters(serial):
+    table = pivot_metric(serial, "cash_deploy_rate", "sell_trigger", "exposure")
+    assert table.shape == (2, 2)
+    with pytest.raises(ConfigValidationError, match="bogus: is not a column"):
+        pivot_metric(serial, "cash_deploy_rate", "bogus", "exposure")
+    assert parse_grid(GRID) == GRID
+
+
+# --- the study's objective and target --------------------------------------------------------
+
+TABLE = pd.DataFrame(
+    {
+        "cash_deploy_rate": [0.0, 0.05, 0.1, 0.2],
+        "sharpe": [0.9, 0.5, 0.6, 0.7],
+        "exposure": [0.05, 0.6, 0.7, 0.9],
+        "max_drawdown": [-0.02, -0.20, -0.30, -0.45],
+    }
+)
+
+
+def test_the_objective_takes_the_best_sharpe_within_the_constraints():
+    # all-SPY's drawdown -0.5: the floor is -0.333; row 0 is too idle, row 3 too deep
+    assert eligible_rows(TABLE, -0.5).tolist() == [False, True, True, False]
+    choice = choose(TABLE, ["cash_deploy_rate"], -0.5)
+    assert choice.overrides == {"cash_deploy_rate": 0.1}
+    assert (choice.eligible, choice.candidates) == (2, 4)
+    with pytest.raises(BacktestError, match="no config of the 4 in the grid"):
+        choose(TABLE, ["cash_deploy_rate"], -0.1)
+
+
+def test_the_target_compares_with_all_spy():
+    check = target_check(
+        {"exposure": 0.6, "max_drawdown": -0.19, "sharpe": 0.66},
+        {"max_drawdown": -0.34, "sharpe": 0.68},
+    )
+    assert check["met"].tolist() == [True, True, True]
+    check = target_check(
+        {"exposure": 0.4, "max_drawdown": -0.3, "sharpe": 0.5},
+        {"max_drawdown": -0.34, "sharpe": 0.68},
+    )
+    assert check["met"].tolist() == [False, False, False]
