@@ -324,7 +324,16 @@ def test_one_line_masks_secrets():
 
 
 def test_job_registry():
-    assert list(JOBS) == ["fetch", "signal", "execute", "tune", "backtest", "review"]
+    assert list(JOBS) == [
+        "fetch",
+        "signal",
+        "execute",
+        "tune",
+        "backtest",
+        "sweep",
+        "study",
+        "review",
+    ]
     assert not get_job("backtest").needs_session and get_job("backtest").cron is None
     assert get_job("tune").cron == "30 9 * * 1-5"
     assert skip_reason(get_job("fetch"), dt.date(2026, 11, 25)) is None

@@ -119,6 +119,34 @@ def cmd_backfill(args) -> int:
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
+def _add_backfill_parser(sub) -> None:
+    bf = sub.add_parser("backfill", help="load daily bars into price_history (idempotent)")
+    bf.add_argument(
+        "--source",
+        choices=("alphavantage", "tiingo", "csv", "synthetic"),
+        default="alphavantage",
+        help="tiingo: years of history on a free key (TIINGO_API_KEY), one request per symbol",
+    )
+    bf.add_argument("--csv-dir", help="folder of SYMBOL.csv files (with --source csv)")
+    bf.add_argument("--days", type=int, help="the last N sessions, ending at the latest close")
+    bf.add_argument("--start", help="first date, YYYY-MM-DD")
+    bf.add_argument("--end", help="last date, YYYY-MM-DD (default: the latest complete session)")
+    bf.add_argument("--symbols", nargs="+", help="default: the active config's assets")
+    bf.add_argument(
+        "--outputsize",
+        choices=("compact", "full"),
+        default="compact",
+        help="Alpha Vantage: compact = last 100 bars (free); full = all history (premium key)",
+    )
+    bf.add_argument(
+        "--on-revision",
+        choices=("update", "keep"),
+        default="update",
+        help="a stored bar the source now reports differently: store the revision or keep the old",
+    )
+    bf.set_defaults(func=cmd_backfill)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="allocator",
@@ -150,28 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seed.set_defaults(func=cmd_config_seed)
 
-    bf = sub.add_parser("backfill", help="load daily bars into price_history (idempotent)")
-    bf.add_argument(
-        "--source", choices=("alphavantage", "csv", "synthetic"), default="alphavantage"
-    )
-    bf.add_argument("--csv-dir", help="folder of SYMBOL.csv files (with --source csv)")
-    bf.add_argument("--days", type=int, help="the last N sessions, ending at the latest close")
-    bf.add_argument("--start", help="first date, YYYY-MM-DD")
-    bf.add_argument("--end", help="last date, YYYY-MM-DD (default: the latest complete session)")
-    bf.add_argument("--symbols", nargs="+", help="default: the active config's assets")
-    bf.add_argument(
-        "--outputsize",
-        choices=("compact", "full"),
-        default="compact",
-        help="Alpha Vantage: compact = last 100 bars (free); full = all history (premium key)",
-    )
-    bf.add_argument(
-        "--on-revision",
-        choices=("update", "keep"),
-        default="update",
-        help="a stored bar the source now reports differently: store the revision or keep the old",
-    )
-    bf.set_defaults(func=cmd_backfill)
+    _add_backfill_parser(sub)
 
     from allocator.cli.sweep import add_sweep_parser
 
