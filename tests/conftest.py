@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from allocator.shell.persistence import make_engine
 from allocator.shell.persistence.migrate import upgrade
+from tests.faketiingo import fake_tiingo  # noqa: F401 - a fixture for every test module
 from tests.fakevendor import fake_vendor  # noqa: F401 - a fixture for every test module
 
 # The suite never reads a developer's .env: every test states the settings it needs.
@@ -29,6 +30,13 @@ APP_VARIABLES = (
     "ALPHAVANTAGE_TIMEOUT",
     "ALPHAVANTAGE_MAX_RETRIES",
     "ALPHAVANTAGE_RETRY_BACKOFF",
+    "TIINGO_API_KEY",
+    "TIINGO_BASE_URL",
+    "TIINGO_CALL_DELAY",
+    "TIINGO_TIMEOUT",
+    "TIINGO_MAX_RETRIES",
+    "TIINGO_RETRY_BACKOFF",
+    "DASK_SCHEDULER_ADDRESS",
     "ALLOCATOR_QUOTE_SOURCE",
     "ALLOCATOR_RUNS_DIR",
     "ALLOCATOR_REPORTS_DIR",

@@ -126,7 +126,12 @@ def run_fetch(
     csv_dir: str | None = None,
     settings: Settings | None = None,
 ) -> FetchResult:
-    """The fetch job as the notebook calls it: settings from the environment, then fetch."""
+    """The fetch job as the notebook calls it: settings from the environment, then fetch.
+
+    ``source`` is a name :func:`~allocator.shell.marketdata.make_source` knows: ``alphavantage``
+    (``ALPHAVANTAGE_API_KEY``), ``tiingo`` (``TIINGO_API_KEY``), ``csv`` (with ``csv_dir``) or
+    ``synthetic``.
+    """
     from allocator.shell.persistence.migrate import migrated_engine
 
     settings = settings or get_settings()

@@ -26,15 +26,22 @@ ALPHAVANTAGE_DEFAULT_DELAY = 12.0
 #: Retries of a transient vendor failure, the n-th (from 0) after ``backoff * 2**n`` seconds.
 ALPHAVANTAGE_DEFAULT_RETRIES = 3
 ALPHAVANTAGE_DEFAULT_BACKOFF = 2.0
+TIINGO_DEFAULT_URL = "https://api.tiingo.com"
+#: Seconds between Tiingo calls. The free plan allows about 50 requests an hour and 1,000 a day,
+#: but one request returns a symbol's whole date range (a 3-symbol, 20-year backfill is 3
+#: requests), so the delay only keeps a run from bursting, not under the hourly budget.
+TIINGO_DEFAULT_DELAY = 1.5
+TIINGO_DEFAULT_RETRIES = 3
+TIINGO_DEFAULT_BACKOFF = 2.0
 #: ``ALLOCATOR_QUOTE_SOURCE`` values: where the execute job may learn a day's open at 9:30.
 QUOTE_SOURCES = ("none", "alphavantage")
 
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)@")
-_APIKEY_PARAM = re.compile(r"(?i)(apikey=)[^&\s]+")
+_APIKEY_PARAM = re.compile(r"(?i)((?:apikey|token)=)[^&\s]+")
 
 
 def mask_url(url: str) -> str:
-    """Return ``url`` with any password and ``apikey=`` query value replaced by ``***``."""
+    """Return ``url`` with any password and ``apikey=``/``token=`` value replaced by ``***``."""
     masked = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}***@", str(url))
     return _APIKEY_PARAM.sub(r"\1***", masked)
 
@@ -63,6 +70,12 @@ class Settings:
     alphavantage_timeout: float = 30.0
     alphavantage_max_retries: int = ALPHAVANTAGE_DEFAULT_RETRIES
     alphavantage_backoff: float = ALPHAVANTAGE_DEFAULT_BACKOFF
+    tiingo_api_key: str | None = field(default=None, repr=False)
+    tiingo_base_url: str = TIINGO_DEFAULT_URL
+    tiingo_delay: float = TIINGO_DEFAULT_DELAY
+    tiingo_timeout: float = 30.0
+    tiingo_max_retries: int = TIINGO_DEFAULT_RETRIES
+    tiingo_backoff: float = TIINGO_DEFAULT_BACKOFF
     #: ``alphavantage`` or ``None`` (no live quotes: orders wait for the fetch job's bar).
     quote_source: str | None = None
     kernel_name: str = "capital-allocator"
@@ -76,11 +89,20 @@ class Settings:
             )
         return self.alphavantage_api_key
 
+    def require_tiingo_key(self) -> str:
+        """The Tiingo token, or a one-line error naming the variable to set."""
+        if not self.tiingo_api_key:
+            raise SettingsError(
+                "TIINGO_API_KEY is not set: export it or add it to .env (the token shown on "
+                "tiingo.com under Account > API after a free sign-up)"
+            )
+        return self.tiingo_api_key
+
     def secret_values(self) -> list[str]:
-        """The values no artifact or log may contain: the API key, the database password and URL."""
+        """The values no artifact or log may contain: API keys, the database password and URL."""
         from sqlalchemy.engine import make_url
 
-        found = [self.alphavantage_api_key or ""]
+        found = [self.alphavantage_api_key or "", self.tiingo_api_key or ""]
         try:
             password = make_url(self.database_url).password
         except Exception:  # noqa: BLE001 - a malformed URL has no password to hide
@@ -178,6 +200,12 @@ def get_settings(environ: dict[str, str] | None = None, *, dotenv: bool = True) 
         alphavantage_backoff=_float_env(
             environ, "ALPHAVANTAGE_RETRY_BACKOFF", ALPHAVANTAGE_DEFAULT_BACKOFF
         ),
+        tiingo_api_key=environ.get("TIINGO_API_KEY") or None,
+        tiingo_base_url=environ.get("TIINGO_BASE_URL") or TIINGO_DEFAULT_URL,
+        tiingo_delay=_float_env(environ, "TIINGO_CALL_DELAY", TIINGO_DEFAULT_DELAY),
+        tiingo_timeout=_float_env(environ, "TIINGO_TIMEOUT", 30.0),
+        tiingo_max_retries=_int_env(environ, "TIINGO_MAX_RETRIES", TIINGO_DEFAULT_RETRIES),
+        tiingo_backoff=_float_env(environ, "TIINGO_RETRY_BACKOFF", TIINGO_DEFAULT_BACKOFF),
         quote_source=_quote_source_env(environ),
         kernel_name=environ.get("ALLOCATOR_KERNEL") or "capital-allocator",
     )

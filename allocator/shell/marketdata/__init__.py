@@ -11,7 +11,7 @@ __all__ = [
     "SOURCE_NAMES",
 ]
 
-SOURCE_NAMES = ("alphavantage", "csv", "synthetic")
+SOURCE_NAMES = ("alphavantage", "tiingo", "csv", "synthetic")
 
 
 #: A folder of SYMBOL.csv files used when a CSV source is asked for without one.
@@ -19,7 +19,10 @@ ENV_MARKET_CSV_DIR = "ALLOCATOR_MARKET_CSV_DIR"
 
 
 def make_source(name: str, *, settings=None, csv_dir=None, outputsize: str = "compact"):
-    """Build the source called ``name`` (``alphavantage``, ``csv`` or ``synthetic``)."""
+    """Build the source called ``name`` (``alphavantage``, ``tiingo``, ``csv`` or ``synthetic``).
+
+    ``outputsize`` applies to Alpha Vantage only; Tiingo always serves the whole range asked for.
+    """
     from allocator.exceptions import SettingsError
 
     if name == "synthetic":
@@ -44,6 +47,11 @@ def make_source(name: str, *, settings=None, csv_dir=None, outputsize: str = "co
 
         settings = settings or get_settings()
         return AlphaVantageSource.from_settings(settings, outputsize=outputsize)
+    if name == "tiingo":
+        from allocator.shell.marketdata.tiingo import TiingoSource
+        from allocator.shell.settings import get_settings
+
+        return TiingoSource.from_settings(settings or get_settings())
     raise SettingsError(f"unknown source {name!r}: choose one of {', '.join(SOURCE_NAMES)}")
 
 

@@ -1,10 +1,11 @@
 """GET calls to a market-data vendor's JSON API: call spacing, retries, typed failures, redaction.
 
 Nothing here knows one vendor's wording. A vendor module describes its API with a
-:class:`VendorAPI` (its name, the settings to name in hints, how the key is sent, its logger) and
-hands :meth:`VendorClient.get_json` a check that turns the vendor's own refusals, which often come
-back as HTTP 200, into :class:`~allocator.exceptions.MarketDataError` subclasses. The client does
-the rest the same way for every vendor:
+:class:`VendorAPI` (its name, the settings to name in hints, how the key is sent, in a query
+parameter or a header, and its logger) and hands :meth:`VendorClient.get_json` a check that turns
+the vendor's own refusals, which often come back as HTTP 200, into
+:class:`~allocator.exceptions.MarketDataError` subclasses. The client does the rest the same way
+for every vendor:
 
 - at least ``delay`` seconds between the starts of two calls (only the remainder is slept);
 - retries of transient failures (HTTP 429 and 5xx, timeouts, dropped connections, and any
@@ -68,7 +69,11 @@ class VendorAPI:
         The settings a user fixes when the key is empty or the URL is wrong, e.g.
         ``ALPHAVANTAGE_API_KEY`` and ``ALPHAVANTAGE_BASE_URL``.
     key_param:
-        The query parameter that carries the API key.
+        The query parameter that carries the API key, or ``None`` when the key travels in a header.
+    key_header, key_scheme:
+        The request header that carries the key instead (e.g. ``"Authorization"``) and the word
+        before the key in it (e.g. ``"Token"``): a key in a header never appears in a URL, so not
+        in a proxy's or urllib3's log either.
     fixed_params:
         Query parameters sent with every call (e.g. ``{"datatype": "json"}``).
     log:
@@ -79,9 +84,24 @@ class VendorAPI:
     name: str
     key_variable: str
     url_variable: str
-    key_param: str = "apikey"
+    key_param: str | None = "apikey"
+    key_header: str | None = None
+    key_scheme: str = ""
     fixed_params: Mapping[str, str] = field(default_factory=dict)
     log: logging.Logger = logger
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One :meth:`VendorClient.get_json` request, as its retries repeat it."""
+
+    symbol: str
+    params: Mapping[str, str]
+    origin: str
+    check: Callable[[Any], None]
+    path: str
+    refusal: Callable[[requests.Response], None] | None
+    json_types: tuple[type, ...]
 
 
 class VendorClient:
@@ -92,7 +112,8 @@ class VendorClient:
     api:
         The vendor's description (:class:`VendorAPI`).
     api_key:
-        Sent as ``api.key_param``; redacted from every message this client writes.
+        Sent as ``api.key_param`` or in ``api.key_header``; redacted from every message this
+        client writes.
     base_url:
         The endpoint every call GETs.
     delay, timeout, max_retries, backoff:
@@ -148,18 +169,26 @@ class VendorClient:
         params: Mapping[str, str],
         *,
         origin: str,
-        check: Callable[[dict[str, Any]], None],
-    ) -> dict[str, Any]:
-        """The JSON object the vendor answers to ``params``, after ``check`` accepted it.
+        check: Callable[[Any], None],
+        path: str = "",
+        refusal: Callable[[requests.Response], None] | None = None,
+        json_types: tuple[type, ...] = (dict,),
+    ) -> Any:
+        """The JSON the vendor answers to ``params``, after ``check`` accepted it.
 
         Retries transient failures; raises the last :class:`MarketDataError` otherwise.
         ``origin`` names the call in messages (e.g. ``"Alpha Vantage GLOBAL_QUOTE"``);
         ``check`` raises a :class:`MarketDataError` when the answer is a refusal, not data.
+        ``path`` is appended to the base URL (a vendor with one URL per symbol). ``refusal``,
+        when given, sees every answer of HTTP 400 or more first and may raise a vendor-specific
+        error (an unknown symbol, a bad key); what it lets through gets the generic handling.
+        ``json_types`` are the JSON values accepted as an answer (objects only by default).
         """
+        call = _Call(symbol, params, origin, check, path, refusal, json_types)
         attempt = 0
         while True:
             try:
-                return self._get_once(symbol, params, origin, check)
+                return self._get_once(call)
             except MarketDataError as exc:
                 if not exc.transient or attempt >= self.max_retries:
                     raise
@@ -179,27 +208,30 @@ class VendorClient:
                 self._sleep(remaining)
         self._last_call = self._clock()
 
-    def _get_once(
-        self,
-        symbol: str,
-        params: Mapping[str, str],
-        origin: str,
-        check: Callable[[dict[str, Any]], None],
-    ) -> dict[str, Any]:
-        query = {**params, self.api.key_param: self._api_key, **self.api.fixed_params}
+    def _get_once(self, call: _Call) -> Any:
+        key = {self.api.key_param: self._api_key} if self.api.key_param else {}
+        query = {**call.params, **key, **self.api.fixed_params}
+        headers = {}
+        if self.api.key_header:
+            headers[self.api.key_header] = f"{self.api.key_scheme} {self._api_key}".lstrip()
+        url = self.base_url.rstrip("/") + call.path if call.path else self.base_url
         self._wait_for_slot()
-        response = self._send(symbol, query)
-        payload = self._read_response(symbol, response, origin)
-        check(payload)
+        response = self._send(call.symbol, url, query, headers)
+        if call.refusal is not None and response.status_code >= 400:
+            call.refusal(response)
+        payload = self._read_response(call.symbol, response, call.origin, call.json_types)
+        call.check(payload)
         return payload
 
-    def _send(self, symbol: str, query: dict[str, str]) -> requests.Response:
+    def _send(
+        self, symbol: str, url: str, query: dict[str, str], headers: dict[str, str]
+    ) -> requests.Response:
         """One GET; connection failures become typed errors, the key redacted from them."""
-        name, where = self.api.name, mask_url(self.base_url)
+        name, where = self.api.name, mask_url(url)
         try:
-            request = requests.Request("GET", self.base_url, params=query).prepare()
-            self.api.log.debug("GET %s", mask_url(request.url or self.base_url))
-            return self._session.get(self.base_url, params=query, timeout=self.timeout)
+            request = requests.Request("GET", url, params=query).prepare()
+            self.api.log.debug("GET %s", mask_url(request.url or url))
+            return self._session.get(url, params=query, headers=headers, timeout=self.timeout)
         except requests.Timeout:
             raise TransientVendorError(
                 symbol, f"{name} did not answer within {self.timeout:g} s ({where})"
@@ -219,8 +251,12 @@ class VendorClient:
             ) from None
 
     def _read_response(
-        self, symbol: str, response: requests.Response, origin: str
-    ) -> dict[str, Any]:
+        self,
+        symbol: str,
+        response: requests.Response,
+        origin: str,
+        json_types: tuple[type, ...] = (dict,),
+    ) -> Any:
         status = response.status_code
         if status == 429 or status >= 500:
             raise TransientVendorError(
@@ -238,9 +274,10 @@ class VendorClient:
             raise MalformedResponseError(
                 symbol, f'{origin} answer is not JSON: "{self.quote(response.text)}"'
             ) from None
-        if not isinstance(payload, dict):
+        if not isinstance(payload, json_types):
+            wanted = "a JSON object" if json_types == (dict,) else "the JSON expected"
             raise MalformedResponseError(
-                symbol, f'{origin} answer is not a JSON object: "{self.quote(response.text)}"'
+                symbol, f'{origin} answer is not {wanted}: "{self.quote(response.text)}"'
             )
         return payload
 
