@@ -68,7 +68,7 @@ def test_schedule_is_the_seeds_in_eastern_time(tmp_path):
         "fetch": "35 16 * * 1-5",
         "signal": "0 6 * * 1-5",
         "execute": "30 9 * * 1-5",
-        "tune": "30 9 * * 1-5",
+        "tune": "30 5 * * 1-5",  # before the 6:00 signal: the month's first signal uses it
     }
     env = [line for line in text.splitlines() if line.startswith("CRON_TZ=")]
     assert env == ["CRON_TZ=America/New_York"]
@@ -193,3 +193,30 @@ def test_logrotate_accepts_the_snippet(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "fetch.log" in result.stderr + result.stdout
+
+
+def test_the_tune_line_acts_exactly_once_a_month_on_the_first_session():
+    """Cron fires the tune line on every weekday; the job itself acts on the first NYSE session
+    of each month only (cron ORs day-of-month with day-of-week, so cron cannot say it)."""
+    import datetime as dt
+
+    from allocator.notebook.jobspec import get_job, skip_reason
+    from allocator.shell import calendar
+
+    spec = get_job("tune")
+    minute, hour, dom, month, dow = spec.cron.split()
+    assert (dom, month, dow) == ("*", "*", "1-5")
+    acted: dict[tuple[int, int], list[dt.date]] = {}
+    day = dt.date(2025, 1, 1)
+    while day <= dt.date(2026, 12, 31):
+        fires = day.isoweekday() <= 5
+        if fires and calendar.is_session(day) and skip_reason(spec, day) is None:
+            acted.setdefault((day.year, day.month), []).append(day)
+        day += dt.timedelta(days=1)
+    assert len(acted) == 24
+    for (year, month_number), days in acted.items():
+        first = dt.date(year, month_number, 1)
+        sessions = calendar.sessions_between(first, first + dt.timedelta(days=31))
+        assert days == [sessions[0]], (year, month_number, days)
+    assert acted[(2026, 6)] == [dt.date(2026, 6, 1)]
+    assert acted[(2025, 9)] == [dt.date(2025, 9, 2)]  # Monday 1 September 2025 is Labor Day

@@ -79,6 +79,10 @@ class BacktestResult:
     comparison: pd.DataFrame | None = None
     #: The config active on the last session (its thresholds label the regime chart).
     final_config: TradingConfig | None = None
+    #: Walk-forward tuning: the sessions a new config started on, and the config.
+    config_changes: list[tuple[dt.date, TradingConfig]] = field(default_factory=list)
+    #: Walk-forward tuning: each month's tuning (set by the caller that tuned).
+    tuning_log: list = field(default_factory=list)
 
     def curves(self) -> pd.DataFrame:
         """Total value of the strategy and each benchmark, dated index."""
@@ -113,6 +117,8 @@ class StrategyRun:
     signals: pd.DataFrame
     weights: pd.DataFrame
     book: Book
+    #: Walk-forward tuning: the sessions a new config started on, and the config.
+    config_changes: list[tuple[dt.date, TradingConfig]] = field(default_factory=list)
 
 
 class _Recorder:
@@ -124,6 +130,7 @@ class _Recorder:
         self.trades: list[tuple] = []
         self.signals: list[tuple] = []
         self.weights: list[dict] = []
+        self.config_changes: list[tuple[dt.date, TradingConfig]] = []
 
     def add(self, outcome: SessionOutcome, version_id: int | None, book: Book, closes) -> None:
         d, v = outcome.decision, outcome.valuation
@@ -143,35 +150,42 @@ class _Recorder:
         self.weights.append({"date": day, **held, "cash": v.cash / total})
 
     def result(self, book: Book) -> StrategyRun:
-        weights = pd.DataFrame(self.weights).set_index("date")
+        weights = pd.DataFrame(self.weights, columns=["date", *self.symbols, "cash"])
+        weights = weights.set_index("date")
         return StrategyRun(
             daily=pd.DataFrame(self.daily, columns=DAILY_COLUMNS),
             trades=pd.DataFrame(self.trades, columns=TRADE_COLUMNS),
             signals=pd.DataFrame(self.signals, columns=SIGNAL_COLUMNS),
             weights=weights.reindex(columns=[*self.symbols, "cash"]).fillna(0.0),
             book=book,
+            config_changes=list(self.config_changes),
         )
 
 
-def market_states_for(
-    prices: PriceTable, schedule: ConfigSchedule, sessions: list[dt.date]
-) -> dict[TradingConfig, dict[dt.date, MarketState]]:
-    """Market states of each config over the period only (the cost stays linear in sessions).
+class MarketStates:
+    """Market states by config, computed once per (assets, lookback) over the period only (the
+    cost stays linear in sessions); a config's weights and thresholds do not change its states."""
 
-    Each config's window starts ``required_history`` bars before the first session and ends at
-    the last close before the last session.
-    """
-    dates = prices.dates
-    first_i, last_i = dates.index(sessions[0]), dates.index(sessions[-1])
-    out = {}
-    for config in schedule.configs(sessions[0], sessions[-1]):
-        window = dates[max(0, first_i - required_history(config)) : last_i]
-        if not window:
-            out[config] = {}
-            continue
-        closes = prices.closes.loc[window[0] : window[-1], list(config.assets)]
-        out[config] = market_states(closes.dropna(how="all"), config)
-    return out
+    def __init__(self, prices: PriceTable, sessions: list[dt.date]):
+        self.prices = prices
+        dates = prices.dates
+        self._dates = dates
+        self._first, self._last = dates.index(sessions[0]), dates.index(sessions[-1])
+        self._cache: dict[tuple, dict[dt.date, MarketState]] = {}
+
+    def of(self, config: TradingConfig) -> dict[dt.date, MarketState]:
+        """The states of ``config``: from ``required_history`` bars before the first session to
+        the last close before the last session."""
+        key = (config.assets, config.lookback_days)
+        if key not in self._cache:
+            start = max(0, self._first - required_history(config))
+            window = self._dates[start : self._last]
+            if not window:
+                self._cache[key] = {}
+            else:
+                closes = self.prices.closes.loc[window[0] : window[-1], list(config.assets)]
+                self._cache[key] = market_states(closes.dropna(how="all"), config)
+        return self._cache[key]
 
 
 def _state_before(
@@ -191,33 +205,45 @@ def _state_before(
     return state
 
 
+#: ``retune(day, run_so_far, config)``: a new config from the first session of a month on, or None.
+Retune = Callable[[dt.date, "StrategyRun", TradingConfig], "TradingConfig | None"]
+
+
 def simulate(
     prices: PriceTable,
     sessions: list[dt.date],
     schedule: ConfigSchedule,
     *,
     on_session: Callable[[dt.date], None] | None = None,
+    retune: Retune | None = None,
 ) -> StrategyRun:
     """Run :func:`~allocator.portfolio.session.step_session` over ``sessions`` on an empty book.
 
-    ``on_session(day)`` is called after each session (a progress bar, for one).
+    ``on_session(day)`` is called after each session (a progress bar, for one). With ``retune``,
+    the first session of every month after the first asks it for a new config, given the run so
+    far (walk-forward tuning); the new config applies from that session on.
     """
     symbols = schedule.symbols
     prices.require_sessions(symbols, sessions)
-    states = market_states_for(prices, schedule, sessions)
+    states = MarketStates(prices, sessions)
     opens = prices.rows(prices.opens, symbols, sessions)
     closes = prices.rows(prices.closes, symbols, sessions)
     index = {d: i for i, d in enumerate(prices.dates)}
     dates = prices.dates
     state = StrategyState()
     recorder = _Recorder(symbols)
-    for day in sessions:
+    tuned: TradingConfig | None = None
+    for k, day in enumerate(sessions):
         entry = schedule.at(day)
+        if retune is not None and k > 0 and day.month != sessions[k - 1].month:
+            new = retune(day, recorder.result(state.book), tuned or entry.config)
+            if new is not None and new != (tuned or entry.config):
+                recorder.config_changes.append((day, new))
+                tuned = new
+        config = tuned or entry.config
         i = index[day]
-        market = _state_before(
-            day, dates[i - 1] if i > 0 else None, states[entry.config], entry.config
-        )
-        outcome = step_session(state, day, market, entry.config, opens[day], closes[day])
+        market = _state_before(day, dates[i - 1] if i > 0 else None, states.of(config), config)
+        outcome = step_session(state, day, market, config, opens[day], closes[day])
         recorder.add(outcome, entry.version_id, state.book, closes[day])
         if on_session is not None:
             on_session(day)
@@ -231,6 +257,7 @@ def backtest_sessions(
     *,
     with_benchmarks: bool = True,
     on_session: Callable[[dt.date], None] | None = None,
+    retune: Retune | None = None,
 ) -> BacktestResult:
     """Backtest the strategy over ``sessions`` (ascending trade dates) on ``bars``.
 
@@ -241,7 +268,7 @@ def backtest_sessions(
     if not sessions:
         raise BacktestError("no session to backtest: the period holds no NYSE session")
     prices = PriceTable.from_bars(bars)
-    run = simulate(prices, sessions, schedule, on_session=on_session)
+    run = simulate(prices, sessions, schedule, on_session=on_session, retune=retune)
     result = BacktestResult(
         sessions[0],
         sessions[-1],
@@ -252,7 +279,10 @@ def backtest_sessions(
         run.weights,
         run.book,
     )
-    result.final_config = schedule.at(sessions[-1]).config
+    result.final_config = (
+        run.config_changes[-1][1] if run.config_changes else schedule.at(sessions[-1]).config
+    )
+    result.config_changes = run.config_changes
     result.metrics = metrics.summary(run.daily, run.trades)
     if with_benchmarks:
         assets = list(result.final_config.assets)

@@ -104,10 +104,14 @@ def evaluate(
     base: TradingConfig,
     point: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Backtest ``base`` with ``point`` applied over ``sessions``: one row of the results."""
+    """Backtest ``base`` with ``point`` applied over ``sessions``: one row of the results.
+
+    Only bars dated up to the last session are read, whatever else ``bars`` holds.
+    """
     config = base.with_changes(**_coerced(point))
+    known = bars[bars["date"] <= sessions[-1]]
     result = backtest_sessions(
-        bars, list(sessions), ConfigSchedule.constant(config), with_benchmarks=False
+        known, list(sessions), ConfigSchedule.constant(config), with_benchmarks=False
     )
     metrics = result.metrics
     row: dict[str, Any] = {k: _plain(v) for k, v in point.items()}

@@ -99,11 +99,18 @@ def dask_client(address: str | None, workers: int) -> Iterator[Any]:
         yield client
 
 
-def _run_on_cluster(client, bars, sessions, base, points, progress: bool) -> list[dict]:
+def run_points(
+    client, bars, sessions, base, points: list[dict], *, progress: bool = False, shared=None
+) -> list[dict]:
+    """:func:`~allocator.backtest.sweep.evaluate` of every point, in order: on ``client``'s
+    cluster, or serially in this process when ``client`` is None. ``shared``: bars already
+    scattered to the cluster (a walk-forward run scatters them once for every month)."""
+    if client is None:
+        return [evaluate(bars, sessions, base, p) for p in points]
     from distributed import as_completed
     from tqdm import tqdm
 
-    shared = client.scatter(bars, broadcast=True)
+    shared = shared if shared is not None else client.scatter(bars, broadcast=True)
     futures = client.map(
         evaluate,
         [shared] * len(points),
@@ -147,13 +154,13 @@ def run_sweep(
     bars = _load(widest, start, end, data_source, csv_dir, settings)
     clock = time.perf_counter()
     if serial:
-        rows = [evaluate(bars, sessions, config, p) for p in points]
+        rows = run_points(None, bars, sessions, config, points)
         where, n = "this process (serial)", 1
     else:
         address = scheduler_address(scheduler)
         with dask_client(address, workers) as client:
             n = len(client.scheduler_info().get("workers", {}))
-            rows = _run_on_cluster(client, bars, sessions, config, points, progress)
+            rows = run_points(client, bars, sessions, config, points, progress=progress)
             where = f"Dask scheduler {address}" if address else "a local Dask cluster"
     table = results_table(rows, list(parse_grid(grid)))
     result = SweepResult(

@@ -29,7 +29,9 @@ from allocator.strategy.config import PRESET_NAMES, preset
 from allocator.strategy.risk import required_history
 
 #: Where the configs come from: stored versions by date, the active one, or a preset by name.
-CONFIG_SOURCES = ("history", "active", *PRESET_NAMES)
+CONFIG_SOURCES = ("history", "active", *PRESET_NAMES, "walk_forward")
+#: Walk-forward: the product default, tuned at every month's first session with past data only.
+WALK_FORWARD = "walk_forward"
 DATA_SOURCES = ("database", "csv", "synthetic")
 
 
@@ -49,6 +51,7 @@ def run_backtest(
     *,
     with_benchmarks: bool = True,
     progress: bool | None = False,
+    retune=None,
 ) -> BacktestResult:
     """Backtest the NYSE sessions in [start, end] on ``bars`` (see :func:`backtest_sessions`).
 
@@ -70,6 +73,7 @@ def run_backtest(
             schedule,
             with_benchmarks=with_benchmarks,
             on_session=lambda _day: bar.update(),
+            retune=retune,
         )
 
 
@@ -93,6 +97,11 @@ def build_schedule(config_source: str, overrides: dict[str, Any], engine=None) -
     if config_source not in CONFIG_SOURCES:
         raise JobError(f"config_source {config_source!r}: use one of {', '.join(CONFIG_SOURCES)}")
     suffix = f" with {json.dumps(overrides, sort_keys=True)}" if overrides else ""
+    if config_source == WALK_FORWARD:
+        return ConfigSchedule.constant(
+            preset("default").with_changes(**overrides),
+            "walk-forward monthly tuning from preset default" + suffix,
+        )
     if config_source in PRESET_NAMES:
         return ConfigSchedule.constant(
             preset(config_source).with_changes(**overrides), f"preset {config_source}" + suffix
@@ -158,11 +167,17 @@ def run_backtest_job(
     csv_dir: str | None = None,
     settings: Settings | None = None,
     progress: bool | None = False,
+    workers: int = 0,
 ) -> BacktestResult:
-    """Backtest [start, end] (end default: the latest stored session) as the notebook calls it."""
+    """Backtest [start, end] (end default: the latest stored session) as the notebook calls it.
+
+    ``config_source="walk_forward"`` tunes at every month's first session (the replays on a local
+    Dask cluster of ``workers`` processes, or in this process when ``workers`` is 0); the result's
+    ``tuning_log`` holds each month's tuning.
+    """
     start = calendar.to_date(start, "start")
     overrides = parse_overrides(overrides)
-    needs_db = data_source == "database" or config_source not in PRESET_NAMES
+    needs_db = data_source == "database" or config_source not in (*PRESET_NAMES, WALK_FORWARD)
     with contextlib.ExitStack() as stack:
         engine = None
         if needs_db:
@@ -179,8 +194,34 @@ def run_backtest_job(
         if end < start:
             raise JobError(f"end {end} is before start {start}")
         schedule = build_schedule(config_source, overrides, engine)
+        if config_source == WALK_FORWARD:
+            return _walk_forward(schedule, start, end, data_source, engine, csv_dir, workers)
         bars = load_bars_for(schedule, start, end, data_source, engine=engine, csv_dir=csv_dir)
         return run_backtest(bars, start, end, schedule, progress=progress)
+
+
+def _walk_forward(schedule, start, end, data_source, engine, csv_dir, workers) -> BacktestResult:
+    # The monthly step lives with the jobs' shared steps; imported here to avoid a cycle.
+    from allocator.jobs.cluster import dask_client, scheduler_address
+    from allocator.jobs.monthly import (
+        REPLAY_MONTHS,
+        cluster_replay,
+        months_before,
+        walk_forward_retune,
+    )
+
+    first = months_before(start, REPLAY_MONTHS + 1)
+    bars = load_bars_for(schedule, first, end, data_source, engine=engine, csv_dir=csv_dir)
+    log: list = []
+    with contextlib.ExitStack() as stack:
+        client = shared = None
+        if workers > 0:
+            client = stack.enter_context(dask_client(scheduler_address(None), workers))
+            shared = client.scatter(bars, broadcast=True)
+        retune = walk_forward_retune(bars, cluster_replay(bars, client, shared), log=log)
+        result = run_backtest(bars, start, end, schedule, retune=retune)
+    result.tuning_log = log
+    return result
 
 
 def _latest_stored_session(engine) -> dt.date:

@@ -67,12 +67,13 @@ JOBS: dict[str, JobSpec] = {
         ),
         JobSpec(
             "tune",
-            "tune the trading config on the first session of each month (9:30 AM ET)",
+            "tune the trading config on the first session of each month (5:30 AM ET)",
             needs_session=True,
             frequency=MONTHLY,
             # Every weekday: cron ORs day-of-month with day-of-week, so "1-3 * 1-5" would fire on
-            # every weekday anyway. The job decides "first session of the month" itself.
-            cron="30 9 * * 1-5",
+            # every weekday anyway. The job decides "first session of the month" itself. It runs
+            # before the 6:00 signal, so the month's first signal uses the month's version.
+            cron="30 5 * * 1-5",
             runner_parameters=("force",),
         ),
         JobSpec(

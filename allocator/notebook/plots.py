@@ -158,3 +158,34 @@ def heatmap(table: pd.DataFrame, title: str, fmt: str = "{:.2f}"):
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
     return fig
+
+
+def score_distribution(scores: pd.Series, title: str = "Trade scores (-1..+1)"):
+    """A histogram of the trades' scores."""
+    fig, ax = _figure(title)
+    ax.hist(scores.to_numpy(dtype="float64"), bins=20, range=(-1.0, 1.0), color="tab:blue")
+    ax.set_xlabel("score")
+    fig.tight_layout()
+    return fig
+
+
+def by_condition(frame: pd.DataFrame, title: str = "Win rate and buy share by market condition"):
+    """Bars of the win rate and the share of buying days in each market condition."""
+    fig, ax = _figure(title)
+    columns = [c for c in ("win_rate", "buy_share") if c in frame.columns]
+    if len(frame) and columns:
+        frame[columns].astype("float64").plot.bar(ax=ax, rot=0)
+        ax.set_ylim(0, 1)
+    fig.tight_layout()
+    return fig
+
+
+def candidate_objectives(table: pd.DataFrame, title: str = "Replay objective of each candidate"):
+    """Horizontal bars of each candidate's objective; the current config in grey."""
+    fig, ax = _figure(title)
+    if len(table):
+        colors = ["tab:gray"] + ["tab:blue"] * (len(table) - 1)
+        ax.barh(table["candidate"], table["objective"].astype("float64"), color=colors)
+        ax.invert_yaxis()
+    fig.tight_layout()
+    return fig

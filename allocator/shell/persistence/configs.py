@@ -185,3 +185,36 @@ def version_by_id(conn: sa.Connection, version_id: int) -> ConfigVersion:
     if row is None:
         raise ConfigNotFoundError(f"trading_config #{version_id} does not exist")
     return _version(row)
+
+
+def version_starting(conn: sa.Connection, start_date: dt.date) -> ConfigVersion | None:
+    """The version that starts on ``start_date``, if any (a month's tuned version)."""
+    row = conn.execute(
+        sa.select(trading_config).where(trading_config.c.start_date == start_date)
+    ).first()
+    return _version(row) if row else None
+
+
+def replace_version(
+    conn: sa.Connection, version_id: int, config: TradingConfig, *, created_by: str, notes: str
+) -> ConfigVersion:
+    """Overwrite the parameters of version ``version_id`` (only while no signal uses it)."""
+    conn.execute(
+        trading_config.update()
+        .where(trading_config.c.id == version_id)
+        .values(**_values(config), created_by=created_by, notes=notes, created_at=utcnow())
+    )
+    return version_by_id(conn, version_id)
+
+
+def withdraw_version(conn: sa.Connection, version_id: int) -> ConfigVersion:
+    """Delete the open version ``version_id`` and reopen the one that ended the day before it
+    (only while no signal uses it); returns the version active again."""
+    version = version_by_id(conn, version_id)
+    conn.execute(trading_config.delete().where(trading_config.c.id == version_id))
+    conn.execute(
+        trading_config.update()
+        .where(trading_config.c.end_date == version.start_date - dt.timedelta(days=1))
+        .values(end_date=None)
+    )
+    return active_version(conn)

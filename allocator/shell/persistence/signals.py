@@ -117,3 +117,12 @@ def save_signal(
         )
     conn.execute(daily_signals.update().where(daily_signals.c.id == existing.id).values(**values))
     return get_signal(conn, trade_date), "replaced"
+
+
+def count_signals_using(conn: sa.Connection, config_id: int) -> int:
+    """How many stored signals were decided with config version ``config_id``."""
+    return conn.execute(
+        sa.select(sa.func.count())
+        .select_from(daily_signals)
+        .where(daily_signals.c.config_id == config_id)
+    ).scalar_one()
