@@ -25,7 +25,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "allocator"
 
-PURE_PACKAGES = ("allocator.strategy", "allocator.portfolio", "allocator.backtest")
+PURE_PACKAGES = (
+    "allocator.strategy",
+    "allocator.portfolio",
+    "allocator.backtest",
+    "allocator.tuning",
+)
 #: What a pure module may not import, at module level or inside a function.
 FORBIDDEN_IN_PURE = (
     "allocator.shell",
@@ -51,9 +56,19 @@ FORBIDDEN_IN_PURE = (
 )
 
 #: The jobs of ``allocator.jobs``: each composes the shell and the core for one date.
-JOB_MODULES = {"fetch", "signal", "execute", "backfill", "backtest", "sweep", "study"}
+JOB_MODULES = {
+    "fetch",
+    "signal",
+    "execute",
+    "backfill",
+    "backtest",
+    "sweep",
+    "study",
+    "tune",
+    "walkforward",
+}
 #: Steps several jobs share; a job may import these, never another job.
-JOB_HELPER_MODULES = {"__init__", "ingest", "settlement", "replay", "cluster"}
+JOB_HELPER_MODULES = {"__init__", "ingest", "settlement", "replay", "cluster", "monthly"}
 
 PERSISTENCE = "allocator.shell.persistence"
 SQL_FUNCTIONS = {"select", "insert", "update", "delete", "text"}

@@ -201,3 +201,23 @@ def test_sweep_notebook_keeps_its_results_beside_the_archive(job_env, capfd):
 
     serial = run_sweep(grid, "2025-03-03", "2025-06-30", serial=True).table
     pd.testing.assert_frame_equal(pd.read_parquet(saved), serial, check_exact=True)
+
+
+def test_tune_notebook_acts_on_the_first_session_and_skips_other_days(job_env, capfd):
+    tmp_path, engine, _ = job_env
+    seed(engine, dt.date(2025, 6, 1), PREVIOUS)
+    assert main(["run", "tune", "--date", "2026-11-03"]) == 0  # not the first session
+    assert archived(tmp_path, "tune") == []
+    code = main(["run", "tune", "--date", "2026-11-02", "-p", "workers", "1"])
+    assert code == 0, capfd.readouterr().err
+    (artifact,) = archived(tmp_path, "tune")
+    glued = scraps(artifact)
+    assert glued["status"] == "unchanged" and glued["changes"] == {}
+    assert glued["n_trades_scored"] == 0  # nothing was traded: no change, and the report says so
+    report = tmp_path / "reports" / "strategy-tuning" / "tuning_2026-11.md"
+    assert "no trades in the months looked back on" in report.read_text()
+    index = (tmp_path / "reports" / "index.html").read_text()
+    assert 'href="strategy-tuning/tuning_2026-11.md"' in index
+    with engine.connect() as conn:
+        statuses = [r.status for r in conn.execute(sa.select(job_runs.c.status))]
+    assert sorted(statuses) == ["skipped", "succeeded"]

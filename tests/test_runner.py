@@ -332,10 +332,11 @@ def test_job_registry():
         "backtest",
         "sweep",
         "study",
+        "walkforward",
         "review",
     ]
     assert not get_job("backtest").needs_session and get_job("backtest").cron is None
-    assert get_job("tune").cron == "30 9 * * 1-5"
+    assert get_job("tune").cron == "30 5 * * 1-5"
     assert skip_reason(get_job("fetch"), dt.date(2026, 11, 25)) is None
     assert skip_reason(get_job("tune"), dt.date(2026, 12, 1)) is None
     assert skip_reason(get_job("tune"), dt.date(2026, 12, 2)) is not None

@@ -58,6 +58,22 @@ def _row(run: JobRun, index_dir: Path) -> str:
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
+#: The monthly tuning reports' folder under the reports folder (the tune job writes them).
+TUNING_DIR = "strategy-tuning"
+
+
+def tuning_reports_html(index_dir: Path) -> str:
+    """A paragraph linking every ``strategy-tuning/tuning_YYYY-MM.md``, newest first."""
+    reports = sorted((Path(index_dir) / TUNING_DIR).glob("tuning_*.md"), reverse=True)
+    if not reports:
+        return ""
+    links = ", ".join(
+        f'<a href="{TUNING_DIR}/{html.escape(p.name, quote=True)}">{html.escape(p.stem[7:])}</a>'
+        for p in reports
+    )
+    return f"<p>Monthly tuning reports: {links}.</p>\n"
+
+
 def index_html(runs: list[JobRun], index_dir: Path) -> str:
     """The index page for ``runs`` (already newest first), links relative to ``index_dir``."""
     counts: dict[str, int] = {}
@@ -75,6 +91,7 @@ def index_html(runs: list[JobRun], index_dir: Path) -> str:
         "table.runs td{text-align:left}</style>\n</head>\n<body>\n<main>\n"
         f"<h1>Capital Allocator runs</h1>\n<p>{len(runs)} runs: {html.escape(summary)}. "
         "Newest first; a failed run's report shows its error at the top.</p>\n"
+        f"{tuning_reports_html(index_dir)}"
         f'<table class="runs">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{rows}\n</tbody>\n'
         "</table>\n</main>\n</body>\n</html>\n"
     )

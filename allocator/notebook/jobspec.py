@@ -95,6 +95,12 @@ JOBS: dict[str, JobSpec] = {
             frequency=MANUAL,
         ),
         JobSpec(
+            "walkforward",
+            "compare monthly walk-forward tuning with the static presets (run by hand)",
+            needs_session=False,
+            frequency=MANUAL,
+        ),
+        JobSpec(
             "review",
             "tabulate the archived runs of a period for reviewers (run by hand)",
             needs_session=False,
