@@ -65,7 +65,9 @@ def test_the_sweep_on_a_local_cluster_equals_the_serial_run(serial):
 def test_the_sweep_runs_on_a_cluster_given_by_its_scheduler_address(serial, monkeypatch):
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster:
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
         monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
         result = run_sweep(GRID, *PERIOD, data_source="synthetic")
     assert result.where == f"Dask scheduler {cluster.scheduler_address}"

@@ -46,14 +46,6 @@ TIMEOUT = 0.5
 #: Weekdays around the range: the holidays inside it (2005-01-17, 2005-02-21, Good Friday
 #: 2005-03-25) and the days outside it must not be stored.
 SERVED_DAYS = pd.bdate_range("2004-10-01", "2005-04-15").date
-TIINGO_VARIABLES = (
-    "TIINGO_API_KEY",
-    "TIINGO_BASE_URL",
-    "TIINGO_CALL_DELAY",
-    "TIINGO_TIMEOUT",
-    "TIINGO_MAX_RETRIES",
-    "TIINGO_RETRY_BACKOFF",
-)
 
 
 def served_bars(offset: float) -> pd.DataFrame:
@@ -73,12 +65,6 @@ def served_bars(offset: float) -> pd.DataFrame:
 
 
 SERVED = {symbol: served_bars(50.0 * i) for i, symbol in enumerate(SYMBOLS)}
-
-
-@pytest.fixture(autouse=True)
-def no_tiingo_settings_from_the_shell(monkeypatch):
-    for name in TIINGO_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

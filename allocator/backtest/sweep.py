@@ -17,28 +17,14 @@ from typing import Any
 
 import pandas as pd
 
-from allocator.backtest.engine import backtest_sessions
+from allocator.backtest.engine import COMPARED, backtest_sessions
 from allocator.backtest.schedule import ConfigSchedule
 from allocator.exceptions import ConfigValidationError
 from allocator.strategy.config import PARAMETER_NAMES, TradingConfig
 
-#: The metrics of each point, in the results table's column order.
-METRICS = (
-    "twr",
-    "cagr",
-    "mwr",
-    "volatility",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "calmar",
-    "exposure",
-    "avg_idle_cash",
-    "final_value",
-    "total_deposits",
-    "n_trades",
-    "turnover",
-)
+#: The metrics of each point, in the results table's column order: those of the backtest's
+#: comparison table, then the average idle-cash share and the turnover.
+METRICS = (*COMPARED, "avg_idle_cash", "turnover")
 
 
 def parse_grid(grid: Mapping[str, Any] | str) -> dict[str, list]:

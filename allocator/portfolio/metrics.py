@@ -152,6 +152,20 @@ def _require_rate(value: float, name: str) -> float:
     return rate
 
 
+def _annualised_inputs(
+    returns: Any, periods: float, rate: float = 0.0, rate_name: str = "rate"
+) -> tuple[np.ndarray, float]:
+    """The returns as a float array and the per-session ``rate``, both checked.
+
+    ``periods`` is checked first, then ``rate``, then ``returns``: when several are bad, the error
+    names the first of these. ``rate`` is a per-session return such as a risk-free rate or a
+    required return; metrics without one leave it at 0.
+    """
+    _require_periods(periods)
+    checked_rate = _require_rate(rate, rate_name)
+    return _returns(returns).to_numpy(), checked_rate
+
+
 def _std_or_zero(values: np.ndarray) -> float:
     """Sample standard deviation (ddof=1); exactly 0 when every value is equal.
 
@@ -275,8 +289,7 @@ def cagr(returns: pd.Series, periods: float = PERIODS_PER_YEAR) -> float:
         (the series spans ``n / periods`` years); ``nan`` for an empty series. Equals empyrical's
         ``annual_return`` / ``cagr``.
     """
-    _require_periods(periods)
-    values = _returns(returns).to_numpy()
+    values, _ = _annualised_inputs(returns, periods)
     if len(values) == 0:
         return math.nan
     growth = np.prod(1.0 + values)
@@ -397,8 +410,7 @@ def annual_volatility(returns: pd.Series, periods: float = PERIODS_PER_YEAR) -> 
         ``std(r, ddof=1) * sqrt(periods)`` as a decimal per year; ``nan`` with fewer than two
         returns. Equals empyrical's ``annual_volatility``.
     """
-    _require_periods(periods)
-    values = _returns(returns).to_numpy()
+    values, _ = _annualised_inputs(returns, periods)
     if len(values) < 2:
         return math.nan
     return float(np.std(values, ddof=1) * math.sqrt(periods))
@@ -427,9 +439,7 @@ def sharpe_ratio(
         and the ratio is ``+inf`` / ``-inf`` by the sign of the mean, or ``nan`` if the mean is 0.
         Equals empyrical's ``sharpe_ratio``.
     """
-    _require_periods(periods)
-    rate = _require_rate(risk_free, "risk_free")
-    values = _returns(returns).to_numpy()
+    values, rate = _annualised_inputs(returns, periods, risk_free, "risk_free")
     if len(values) < 2:
         return math.nan
     excess = values - rate
@@ -457,9 +467,7 @@ def downside_risk(
         The mean runs over *all* sessions (those above the target count as 0), not only the losing
         ones. ``nan`` for an empty series. Equals empyrical's ``downside_risk``.
     """
-    _require_periods(periods)
-    target = _require_rate(required_return, "required_return")
-    values = _returns(returns).to_numpy()
+    values, target = _annualised_inputs(returns, periods, required_return, "required_return")
     if len(values) == 0:
         return math.nan
     shortfall = np.minimum(values - target, 0.0)
@@ -489,9 +497,7 @@ def sortino_ratio(
         no return falls below the target and the mean is positive, ``nan`` when both are 0.
         Equals empyrical's ``sortino_ratio``.
     """
-    _require_periods(periods)
-    target = _require_rate(required_return, "required_return")
-    values = _returns(returns).to_numpy()
+    values, target = _annualised_inputs(returns, periods, required_return, "required_return")
     if len(values) < 2:
         return math.nan
     mean_per_year = np.mean(values - target) * periods

@@ -31,12 +31,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
-import requests
 
 from allocator.exceptions import (
     MarketDataError,
@@ -127,11 +124,15 @@ def classify_notice(text: str) -> str:
     return "unknown"
 
 
-#: The client's view of the vendor: names for messages, how the key is sent, where to log.
+#: The client's view of the vendor: names for messages, defaults, how the key is sent, where to log.
 ALPHA_VANTAGE = VendorAPI(
     name="Alpha Vantage",
     key_variable="ALPHAVANTAGE_API_KEY",
     url_variable="ALPHAVANTAGE_BASE_URL",
+    default_url=ALPHAVANTAGE_DEFAULT_URL,
+    default_delay=ALPHAVANTAGE_DEFAULT_DELAY,
+    default_max_retries=ALPHAVANTAGE_DEFAULT_RETRIES,
+    default_backoff=ALPHAVANTAGE_DEFAULT_BACKOFF,
     key_param="apikey",
     fixed_params={"datatype": "json"},
     log=logger,
@@ -142,35 +143,8 @@ class _VendorClient(VendorClient):
     """Calls to Alpha Vantage with one key: :class:`VendorClient` plus the vendor's refusals.
 
     :class:`AlphaVantageSource` and :class:`AlphaVantageQuotes` both call the vendor through
-    this class, so a quote and a bar refusal read the same and are retried the same way. The
-    parameters are those of :class:`AlphaVantageSource`.
+    this class, so a quote and a bar refusal read the same and are retried the same way.
     """
-
-    def __init__(
-        self,
-        api_key: str,
-        base_url: str,
-        *,
-        delay: float,
-        timeout: float,
-        max_retries: int,
-        backoff: float,
-        session: requests.Session | None,
-        sleep: Callable[[float], None],
-        clock: Callable[[], float],
-    ):
-        super().__init__(
-            ALPHA_VANTAGE,
-            api_key,
-            base_url,
-            delay=delay,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff=backoff,
-            session=session,
-            sleep=sleep,
-            clock=clock,
-        )
 
     def call(
         self, symbol: str, params: dict[str, str], *, data_key: str, premium_hint: str
@@ -232,63 +206,54 @@ class _VendorClient(VendorClient):
         raise VendorError(symbol, f'Alpha Vantage refused the call ({notice_key}): "{text}"')
 
 
+def _arguments_from(settings: Settings) -> dict[str, Any]:
+    """The constructor arguments the ``ALPHAVANTAGE_*`` settings give (the key is required).
+
+    Raises :class:`SettingsError` naming ``ALPHAVANTAGE_API_KEY`` when no key is set.
+    """
+    return {
+        "api_key": settings.require_api_key(),
+        "base_url": settings.alphavantage_base_url,
+        "delay": settings.alphavantage_delay,
+        "timeout": settings.alphavantage_timeout,
+        "max_retries": settings.alphavantage_max_retries,
+        "backoff": settings.alphavantage_backoff,
+    }
+
+
 class AlphaVantageSource(VendorClientSettings):
     """Daily OHLCV bars of one symbol per call from Alpha Vantage (:class:`MarketDataSource`).
 
     Parameters
     ----------
-    api_key:
-        The Alpha Vantage key. It is sent as the ``apikey`` query parameter and never appears in
-        an exception message, a log line or ``repr``.
-    base_url:
-        The vendor's query URL (``ALPHAVANTAGE_BASE_URL``); tests point it at a local fake.
-    delay:
-        Minimum seconds between the starts of two consecutive calls (retries included). Only the
-        part not already elapsed is slept.
-    timeout:
-        Seconds to wait for the vendor to connect and to answer.
+    api_key, base_url, delay, timeout, max_retries, backoff, session, sleep, clock:
+        As for every vendor (:class:`VendorClientSettings`). The key is sent as the ``apikey``
+        query parameter; ``base_url`` is the vendor's query URL (``ALPHAVANTAGE_BASE_URL``). The
+        transient failures retried are HTTP 5xx and 429, timeouts, dropped connections and the
+        per-second/per-minute limit.
     outputsize:
         ``compact`` (latest 100 bars, free) or ``full`` (whole history, premium keys only).
-    max_retries:
-        Retries after the first call, for transient failures only (HTTP 5xx and 429, timeouts,
-        dropped connections, the per-second/per-minute limit). Retry ``n`` (from 0) waits
-        ``backoff * 2**n`` seconds first.
-    session, sleep, clock:
-        Injected for tests: a ``requests.Session``, ``time.sleep`` and ``time.monotonic``.
     """
 
     name = "alphavantage"
+    api = ALPHA_VANTAGE
+    client_class = _VendorClient
+    _client: _VendorClient
 
     def __init__(
         self,
         api_key: str,
-        base_url: str = ALPHAVANTAGE_DEFAULT_URL,
+        base_url: str | None = None,
         *,
-        delay: float = ALPHAVANTAGE_DEFAULT_DELAY,
-        timeout: float = 30.0,
         outputsize: str = "compact",
-        max_retries: int = ALPHAVANTAGE_DEFAULT_RETRIES,
-        backoff: float = ALPHAVANTAGE_DEFAULT_BACKOFF,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        **options: Any,
     ):
         if outputsize not in OUTPUT_SIZES:
             raise SettingsError(
                 f"outputsize={outputsize!r} is not valid: use 'compact' (latest 100 bars) "
                 "or 'full' (whole history, premium keys only)"
             )
-        self._client = _VendorClient(
-            api_key,
-            base_url,
-            delay=delay,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff=backoff,
-            session=session,
-            sleep=sleep,
-            clock=clock,
-        )
+        super().__init__(api_key, base_url, **options)
         self.outputsize = outputsize
 
     @classmethod
@@ -297,15 +262,7 @@ class AlphaVantageSource(VendorClientSettings):
 
         Raises :class:`SettingsError` naming ``ALPHAVANTAGE_API_KEY`` when no key is set.
         """
-        return cls(
-            settings.require_api_key(),
-            settings.alphavantage_base_url,
-            delay=settings.alphavantage_delay,
-            timeout=settings.alphavantage_timeout,
-            outputsize=outputsize,
-            max_retries=settings.alphavantage_max_retries,
-            backoff=settings.alphavantage_backoff,
-        )
+        return cls(**_arguments_from(settings), outputsize=outputsize)
 
     def __repr__(self) -> str:
         return (
@@ -372,46 +329,14 @@ class AlphaVantageQuotes(VendorClientSettings):
     """
 
     name = "alphavantage"
-
-    def __init__(
-        self,
-        api_key: str,
-        base_url: str = ALPHAVANTAGE_DEFAULT_URL,
-        *,
-        delay: float = ALPHAVANTAGE_DEFAULT_DELAY,
-        timeout: float = 30.0,
-        max_retries: int = ALPHAVANTAGE_DEFAULT_RETRIES,
-        backoff: float = ALPHAVANTAGE_DEFAULT_BACKOFF,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ):
-        self._client = _VendorClient(
-            api_key,
-            base_url,
-            delay=delay,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff=backoff,
-            session=session,
-            sleep=sleep,
-            clock=clock,
-        )
+    api = ALPHA_VANTAGE
+    client_class = _VendorClient
+    _client: _VendorClient
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AlphaVantageQuotes:
         """Quotes built from the ``ALPHAVANTAGE_*`` settings (the key is required)."""
-        return cls(
-            settings.require_api_key(),
-            settings.alphavantage_base_url,
-            delay=settings.alphavantage_delay,
-            timeout=settings.alphavantage_timeout,
-            max_retries=settings.alphavantage_max_retries,
-            backoff=settings.alphavantage_backoff,
-        )
-
-    def __repr__(self) -> str:
-        return f"AlphaVantageQuotes(base_url={mask_url(self.base_url)!r}, delay={self.delay})"
+        return cls(**_arguments_from(settings))
 
     def quote(self, symbol: str) -> Quote:
         """The vendor's latest quote of ``symbol``; raises :class:`MarketDataError` subclasses."""

@@ -26,8 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -43,7 +41,6 @@ from allocator.shell.settings import (
     TIINGO_DEFAULT_RETRIES,
     TIINGO_DEFAULT_URL,
     Settings,
-    mask_url,
 )
 
 __all__ = [
@@ -59,11 +56,15 @@ logger = logging.getLogger(__name__)
 
 ORIGIN = "Tiingo daily prices"
 
-#: The client's view of the vendor: names for messages, the key in a header, where to log.
+#: The client's view of the vendor: names for messages, defaults, the key in a header, where to log.
 TIINGO = VendorAPI(
     name="Tiingo",
     key_variable="TIINGO_API_KEY",
     url_variable="TIINGO_BASE_URL",
+    default_url=TIINGO_DEFAULT_URL,
+    default_delay=TIINGO_DEFAULT_DELAY,
+    default_max_retries=TIINGO_DEFAULT_RETRIES,
+    default_backoff=TIINGO_DEFAULT_BACKOFF,
     key_param=None,
     key_header="Authorization",
     key_scheme="Token",
@@ -149,9 +150,6 @@ def parse_daily_prices(symbol: str, payload: list[Any]) -> pd.DataFrame:
 class _TiingoClient(VendorClient):
     """Calls to Tiingo with one token: :class:`VendorClient` plus the vendor's refusals."""
 
-    def __init__(self, api_key: str, base_url: str, **options: Any):
-        super().__init__(TIINGO, api_key, base_url, **options)
-
     def daily_prices(self, symbol: str, start: dt.date, end: dt.date) -> list[Any]:
         """The ``/prices`` rows of ``symbol`` dated in [start, end], oldest first."""
 
@@ -211,52 +209,17 @@ class _TiingoClient(VendorClient):
 class TiingoSource(VendorClientSettings):
     """Daily raw OHLCV bars of one symbol per call from Tiingo (:class:`MarketDataSource`).
 
-    Parameters
-    ----------
-    api_key:
-        The Tiingo token. It is sent in the ``Authorization: Token`` header only and never
-        appears in a URL, an exception message, a log line or ``repr``.
-    base_url:
-        The API's root (``TIINGO_BASE_URL``); tests point it at a local fake.
-    delay:
-        Minimum seconds between the starts of two consecutive calls (retries included). One
-        call returns a symbol's whole range, so a backfill makes one call per symbol.
-    timeout:
-        Seconds to wait for the vendor to connect and to answer.
-    max_retries, backoff:
-        Retries after the first call, for transient failures only (HTTP 5xx, a 429 that names
-        no hourly/daily/monthly limit, timeouts, dropped connections); retry ``n`` (from 0)
-        waits ``backoff * 2**n`` seconds first.
-    session, sleep, clock:
-        Injected for tests: a ``requests.Session``, ``time.sleep`` and ``time.monotonic``.
+    Parameters are those of every vendor (:class:`VendorClientSettings`). The token is sent in
+    the ``Authorization: Token`` header only, so it never appears in a URL either; ``base_url``
+    is the API's root (``TIINGO_BASE_URL``). One call returns a symbol's whole range, so a
+    backfill makes one call per symbol. The transient failures retried are HTTP 5xx, a 429 that
+    names no hourly/daily/monthly limit, timeouts and dropped connections.
     """
 
     name = "tiingo"
-
-    def __init__(
-        self,
-        api_key: str,
-        base_url: str = TIINGO_DEFAULT_URL,
-        *,
-        delay: float = TIINGO_DEFAULT_DELAY,
-        timeout: float = 30.0,
-        max_retries: int = TIINGO_DEFAULT_RETRIES,
-        backoff: float = TIINGO_DEFAULT_BACKOFF,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ):
-        self._client = _TiingoClient(
-            api_key,
-            base_url,
-            delay=delay,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff=backoff,
-            session=session,
-            sleep=sleep,
-            clock=clock,
-        )
+    api = TIINGO
+    client_class = _TiingoClient
+    _client: _TiingoClient
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TiingoSource:
@@ -272,9 +235,6 @@ class TiingoSource(VendorClientSettings):
             max_retries=settings.tiingo_max_retries,
             backoff=settings.tiingo_backoff,
         )
-
-    def __repr__(self) -> str:
-        return f"TiingoSource(base_url={mask_url(self.base_url)!r}, delay={self.delay})"
 
     # -- the MarketDataSource interface --------------------------------------------------------
 

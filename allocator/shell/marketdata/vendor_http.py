@@ -12,15 +12,20 @@ for every vendor:
   :class:`MarketDataError` whose ``transient`` is true), retry ``n`` (from 0) after
   ``backoff * 2**n`` seconds;
 - the API key never reaches an exception message or a log line (urllib3's DEBUG lines included).
+
+An object that calls a vendor (a bar source, a quote source) derives from
+:class:`VendorClientSettings`, which builds its client from the same constructor arguments for
+every vendor, with the vendor's defaults.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 
@@ -68,6 +73,9 @@ class VendorAPI:
     key_variable, url_variable:
         The settings a user fixes when the key is empty or the URL is wrong, e.g.
         ``ALPHAVANTAGE_API_KEY`` and ``ALPHAVANTAGE_BASE_URL``.
+    default_url, default_delay, default_max_retries, default_backoff:
+        What a :class:`VendorClientSettings` of this vendor uses when its caller leaves the base
+        URL, the call spacing, the retries or the backoff unset (the ``*_DEFAULT_*`` settings).
     key_param:
         The query parameter that carries the API key, or ``None`` when the key travels in a header.
     key_header, key_scheme:
@@ -84,6 +92,10 @@ class VendorAPI:
     name: str
     key_variable: str
     url_variable: str
+    default_url: str
+    default_delay: float
+    default_max_retries: int
+    default_backoff: float
     key_param: str | None = "apikey"
     key_header: str | None = None
     key_scheme: str = ""
@@ -294,9 +306,66 @@ class VendorClient:
 
 
 class VendorClientSettings:
-    """The call settings of an object that talks to a vendor through ``self._client``."""
+    """An object that talks to one vendor through its own client, ``self._client``.
 
+    A subclass names the vendor (``api``) and, when the vendor has refusals of its own to read,
+    its :class:`VendorClient` subclass (``client_class``); the constructor is the same for every
+    vendor.
+
+    Parameters
+    ----------
+    api_key:
+        The vendor's key, sent as ``api`` says; it never appears in an exception message, a log
+        line or ``repr``.
+    base_url:
+        The vendor's endpoint (its ``*_BASE_URL`` setting); tests point it at a local fake.
+        ``None``: ``api.default_url``.
+    delay:
+        Minimum seconds between the starts of two consecutive calls (retries included). Only the
+        part not already elapsed is slept. ``None``: ``api.default_delay``.
+    timeout:
+        Seconds to wait for the vendor to connect and to answer.
+    max_retries, backoff:
+        Retries after the first call, for transient failures only; retry ``n`` (from 0) waits
+        ``backoff * 2**n`` seconds first. ``None``: ``api.default_max_retries`` and
+        ``api.default_backoff``.
+    session, sleep, clock:
+        Injected for tests: a ``requests.Session``, ``time.sleep`` and ``time.monotonic``.
+    """
+
+    api: ClassVar[VendorAPI]
+    client_class: ClassVar[type[VendorClient]] = VendorClient
     _client: VendorClient
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str | None = None,
+        *,
+        delay: float | None = None,
+        timeout: float = 30.0,
+        max_retries: int | None = None,
+        backoff: float | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        api = self.api
+        self._client = self.client_class(
+            api,
+            api_key,
+            api.default_url if base_url is None else base_url,
+            delay=api.default_delay if delay is None else delay,
+            timeout=timeout,
+            max_retries=api.default_max_retries if max_retries is None else max_retries,
+            backoff=api.default_backoff if backoff is None else backoff,
+            session=session,
+            sleep=sleep,
+            clock=clock,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={mask_url(self.base_url)!r}, delay={self.delay})"
 
     @property
     def base_url(self) -> str:

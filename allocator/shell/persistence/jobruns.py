@@ -65,6 +65,14 @@ def _path(value: Path | str | None) -> str | None:
     return None if value is None else str(value)
 
 
+def _insert_run(engine: sa.Engine, **values) -> int:
+    """Insert one ``job_runs`` row with ``values`` (column name to value); returns its id."""
+    with connect(engine) as conn, conn.begin():
+        return conn.execute(
+            job_runs.insert().values(**values).returning(job_runs.c.id)
+        ).scalar_one()
+
+
 def insert_running(
     engine: sa.Engine,
     job: str,
@@ -78,22 +86,18 @@ def insert_running(
     started_at: dt.datetime | None = None,
 ) -> int:
     """Record a run about to start; returns its id."""
-    with connect(engine) as conn, conn.begin():
-        return conn.execute(
-            job_runs.insert()
-            .values(
-                job=job,
-                trade_date=trade_date,
-                status="running",
-                started_at=started_at or utcnow(),
-                notebook_path=_path(notebook_path),
-                html_path=_path(html_path),
-                md_path=_path(md_path),
-                git_commit=git_commit,
-                parameters=parameters,
-            )
-            .returning(job_runs.c.id)
-        ).scalar_one()
+    return _insert_run(
+        engine,
+        job=job,
+        trade_date=trade_date,
+        status="running",
+        started_at=started_at or utcnow(),
+        notebook_path=_path(notebook_path),
+        html_path=_path(html_path),
+        md_path=_path(md_path),
+        git_commit=git_commit,
+        parameters=parameters,
+    )
 
 
 def finish_run(
@@ -130,21 +134,17 @@ def insert_skipped(
 ) -> int:
     """Record a run that had nothing to do (no artifact); ``reason`` goes into ``error``."""
     moment = at or utcnow()
-    with connect(engine) as conn, conn.begin():
-        return conn.execute(
-            job_runs.insert()
-            .values(
-                job=job,
-                trade_date=trade_date,
-                status="skipped",
-                started_at=moment,
-                finished_at=moment,
-                git_commit=git_commit,
-                parameters=parameters,
-                error=reason,
-            )
-            .returning(job_runs.c.id)
-        ).scalar_one()
+    return _insert_run(
+        engine,
+        job=job,
+        trade_date=trade_date,
+        status="skipped",
+        started_at=moment,
+        finished_at=moment,
+        git_commit=git_commit,
+        parameters=parameters,
+        error=reason,
+    )
 
 
 def get_run(engine: sa.Engine, run_id: int) -> JobRun:
