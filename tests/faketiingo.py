@@ -36,23 +36,19 @@ Behaviour worth knowing:
 from __future__ import annotations
 
 import argparse
-import collections
 import datetime as dt
 import json
 import logging
-import signal
 import sys
-import threading
-import time
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
 
 import pandas as pd
 import pytest
 
-from tests.fakevendor import ANY_SYMBOL, normalise_bars
+from tests.fakeserver import FakeServer, Reply, serve_until_interrupted
 
 logger = logging.getLogger(__name__)
 
@@ -88,17 +84,8 @@ FAILURE_KINDS = {
 }
 
 
-@dataclass
-class _Reply:
-    status: int = 200
-    body: str = ""
-    content_type: str = "application/json"
-    hang: bool = False
-    disconnect: bool = False
-
-
-def _json(payload, status: int = 200) -> _Reply:
-    return _Reply(status, json.dumps(payload))
+def _json(payload, status: int = 200) -> Reply:
+    return Reply(status, json.dumps(payload))
 
 
 def price_rows(bars: pd.DataFrame, adjustment: float) -> list[dict]:
@@ -121,8 +108,12 @@ def price_rows(bars: pd.DataFrame, adjustment: float) -> list[dict]:
     return rows
 
 
-class FakeTiingo:
+class FakeTiingo(FakeServer):
     """A local stand-in for ``https://api.tiingo.com`` (see the module docstring)."""
+
+    failure_kinds = FAILURE_KINDS
+    thread_name = "fake-tiingo"
+    server_version = "FakeTiingo/1.0"
 
     def __init__(
         self,
@@ -133,92 +124,22 @@ class FakeTiingo:
         adjustment: float = 0.5,
         hang_seconds: float = 5.0,
     ):
-        self.host, self.port = host, port
-        self.expected_api_key = expected_api_key
+        super().__init__(host, port, expected_api_key=expected_api_key, hang_seconds=hang_seconds)
         self.adjustment = adjustment
-        self.hang_seconds = hang_seconds
-        self.requests: list[dict[str, str]] = []
-        self._bars: dict[str, pd.DataFrame] = {}
-        self._failures: dict[str, collections.deque[str]] = collections.defaultdict(
-            collections.deque
-        )
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    def start(self) -> FakeTiingo:
-        """Listen on ``host:port`` (port 0: any free port) in a daemon thread."""
-        if self._httpd is not None:
-            return self
-        self._stopping.clear()
-        httpd = _Server((self.host, self.port), _Handler)
-        httpd.fake = self
-        self._httpd, self.port = httpd, httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.01},
-            name=f"fake-tiingo-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; wakes any request held by a ``timeout`` failure."""
-        self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeTiingo:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
         """The API root to put in ``TIINGO_BASE_URL``."""
         return f"http://{self.host}:{self.port}"
 
-    # -- what to serve ------------------------------------------------------------------------
-
-    def set_bars(self, symbol: str, frame: pd.DataFrame) -> None:
-        """Serve ``frame`` (date, open, high, low, close, volume) as the history of ``symbol``."""
-        with self._lock:
-            self._bars[symbol.upper()] = normalise_bars(frame)
-
-    def load_csv_dir(self, directory: str | Path) -> list[str]:
-        """Serve every ``SYMBOL.csv`` in ``directory``; returns the symbols loaded."""
-        loaded = []
-        for path in sorted(Path(directory).glob("*.csv")):
-            self.set_bars(path.stem, pd.read_csv(path))
-            loaded.append(path.stem.upper())
-        return loaded
-
-    def fail(self, symbol: str, kind: str, times: int = 1) -> None:
-        """Fail the next ``times`` requests of ``symbol`` (or :data:`ANY_SYMBOL`) with ``kind``."""
-        if kind not in FAILURE_KINDS:
-            raise ValueError(f"unknown failure kind {kind!r}; choose from {sorted(FAILURE_KINDS)}")
-        with self._lock:
-            self._failures[symbol.upper()].extend([kind] * times)
-
-    def calls(self, symbol: str | None = None) -> list[dict[str, str]]:
-        """Recorded requests, optionally only those for ``symbol``."""
-        with self._lock:
-            recorded = list(self.requests)
-        return [r for r in recorded if symbol is None or r["symbol"] == symbol.upper()]
-
     # -- answering ----------------------------------------------------------------------------
 
-    def _reply(self, path: str, query: dict[str, str], authorization: str) -> _Reply:
+    def log_request_line(self, line: str) -> None:
+        # The request line holds no token (it travels in a header), so it may be logged as is.
+        logger.debug("fake tiingo: %s", line)
+
+    def answer(self, path: str, query: dict[str, str], headers: Message) -> Reply:
+        authorization = headers.get("Authorization", "")
         if not (path.startswith(PRICES_PREFIX) and path.endswith(PRICES_SUFFIX)):
             return _json({"detail": "Not found."}, 404)
         ticker = unquote(path[len(PRICES_PREFIX) : -len(PRICES_SUFFIX)])
@@ -241,7 +162,7 @@ class FakeTiingo:
             return _failure_reply(kind, ticker)
         return self._data_reply(ticker, query, kind)
 
-    def _data_reply(self, ticker: str, query: dict[str, str], kind: str | None) -> _Reply:
+    def _data_reply(self, ticker: str, query: dict[str, str], kind: str | None) -> Reply:
         with self._lock:
             bars = self._bars.get(ticker.upper())
         if bars is None:
@@ -260,74 +181,26 @@ class FakeTiingo:
             rows[-1]["close"] = None
         return _json(rows)
 
-    def _next_failure(self, symbol: str) -> str | None:
-        with self._lock:
-            for key in (symbol, ANY_SYMBOL):
-                queue = self._failures.get(key)
-                if queue:
-                    return queue.popleft()
-        return None
 
-
-def _failure_reply(kind: str, ticker: str) -> _Reply:
+def _failure_reply(kind: str, ticker: str) -> Reply:
     fixed = {
         "http_401": _json({"detail": INVALID_TOKEN}, 401),
         "http_403": _json({"detail": "You do not have permission to perform this action."}, 403),
         "http_404": _json({"detail": NOT_FOUND.format(ticker=ticker)}, 404),
-        "http_429": _Reply(429, "", "text/plain"),
+        "http_429": Reply(429, "", "text/plain"),
         "hourly_limit": _json({"detail": HOURLY_LIMIT}, 429),
-        "daily_limit": _Reply(429, DAILY_LIMIT, "text/plain"),
-        "monthly_symbols": _Reply(429, MONTHLY_SYMBOLS, "text/plain"),
-        "malformed_json": _Reply(body='[{"date":"2005-01-03T00:00:00.000Z","close":12'),
+        "daily_limit": Reply(429, DAILY_LIMIT, "text/plain"),
+        "monthly_symbols": Reply(429, MONTHLY_SYMBOLS, "text/plain"),
+        "malformed_json": Reply(body='[{"date":"2005-01-03T00:00:00.000Z","close":12'),
         "empty_list": _json([]),
         "detail_200": _json({"detail": NOT_FOUND.format(ticker=ticker)}),
-        "disconnect": _Reply(disconnect=True),
+        "disconnect": Reply(disconnect=True),
     }
     if kind in fixed:
         return fixed[kind]
     status = int(kind.removeprefix("http_"))
     reason = BaseHTTPRequestHandler.responses.get(status, ("Error",))[0]
-    return _Reply(status, SERVER_ERROR_PAGE.format(status=status, reason=reason), "text/html")
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeTiingo
-
-    def handle_error(self, request, client_address) -> None:
-        # A client that gave up (timeout test) leaves a broken pipe: not worth a traceback.
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    server_version = "FakeTiingo/1.0"
-
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
-        parts = urlsplit(self.path)
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        fake = self.server.fake
-        reply = fake._reply(parts.path, query, self.headers.get("Authorization", ""))
-        if reply.disconnect:
-            self.close_connection = True
-            return
-        if reply.hang:
-            fake._stopping.wait(fake.hang_seconds)
-        body = reply.body.encode("utf-8")
-        try:
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:
-            self.close_connection = True
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's signature
-        # The request line holds no token (it travels in a header), so it may be logged as is.
-        logger.debug("fake tiingo: %s", format % args)
+    return Reply(status, SERVER_ERROR_PAGE.format(status=status, reason=reason), "text/html")
 
 
 @pytest.fixture
@@ -349,20 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", help="accept only this token")
     args = parser.parse_args(argv)
     fake = FakeTiingo(args.host, args.port, expected_api_key=args.api_key)
-    symbols = fake.load_csv_dir(args.csv_dir) if args.csv_dir else []
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    with fake:
-        print(f"fake Tiingo serving {', '.join(symbols) or 'no symbols'} at {fake.url}", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
-    return 0
+    return serve_until_interrupted(fake, "Tiingo", args.csv_dir)
 
 
 if __name__ == "__main__":

@@ -43,23 +43,19 @@ Behaviour worth knowing:
 from __future__ import annotations
 
 import argparse
-import collections
 import datetime as dt
 import json
 import logging
-import signal
 import sys
-import threading
-import time
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
 import pytest
 
 from allocator.shell.settings import mask_url
+from tests.fakeserver import FakeServer, Reply, serve_until_interrupted
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +104,6 @@ FUNCTION = "TIME_SERIES_DAILY"
 QUOTE_FUNCTION = "GLOBAL_QUOTE"
 PREMIUM_FUNCTIONS = ("TIME_SERIES_DAILY_ADJUSTED",)
 COMPACT_BARS = 100
-BAR_COLUMNS = ("date", "open", "high", "low", "close", "volume")
-#: ``fail(symbol, ANY_SYMBOL, ...)`` scripts a failure for whichever symbol is asked next.
-ANY_SYMBOL = "*"
 
 #: Every kind :meth:`FakeAlphaVantage.fail` accepts, with what the fake answers.
 FAILURE_KINDS = {
@@ -148,33 +141,11 @@ _PLACEHOLDER_BAR = {
 }
 
 
-@dataclass
-class _Reply:
-    status: int = 200
-    body: str = ""
-    content_type: str = "application/json"
-    hang: bool = False
-    disconnect: bool = False
+def _json(payload: dict) -> Reply:
+    return Reply(body=json.dumps(payload, indent=4))
 
 
-def _json(payload: dict) -> _Reply:
-    return _Reply(body=json.dumps(payload, indent=4))
-
-
-def normalise_bars(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with the bar columns only, ``date`` as :class:`datetime.date`, sorted ascending."""
-    lower = frame.rename(columns=lambda c: str(c).strip().lower())
-    if "date" not in lower.columns and "timestamp" in lower.columns:
-        lower = lower.rename(columns={"timestamp": "date"})
-    missing = [c for c in BAR_COLUMNS if c not in lower.columns]
-    if missing:
-        raise ValueError(f"bars need columns {', '.join(BAR_COLUMNS)}; missing {missing}")
-    out = lower.loc[:, list(BAR_COLUMNS)].copy()
-    out["date"] = pd.to_datetime(out["date"]).dt.date
-    return out.sort_values("date").reset_index(drop=True)
-
-
-class FakeAlphaVantage:
+class FakeAlphaVantage(FakeServer):
     """A local stand-in for ``https://www.alphavantage.co/query`` (see the module docstring).
 
     Attributes a test may set at any time: ``visible_through``, ``premium``,
@@ -183,6 +154,10 @@ class FakeAlphaVantage:
     ``requests`` lists the query of every request received, as a ``dict`` of parameter name to
     value, oldest first.
     """
+
+    failure_kinds = FAILURE_KINDS
+    thread_name = "fake-alphavantage"
+    server_version = "FakeAlphaVantage/1.0"
 
     def __init__(
         self,
@@ -195,111 +170,25 @@ class FakeAlphaVantage:
         daily_limit: int | None = None,
         hang_seconds: float = 5.0,
     ):
-        self.host = host
-        self.port = port
+        super().__init__(host, port, expected_api_key=expected_api_key, hang_seconds=hang_seconds)
         self.premium = premium
-        self.expected_api_key = expected_api_key
         self.visible_through = visible_through
         self.daily_limit = daily_limit
-        self.hang_seconds = hang_seconds
-        self.requests: list[dict[str, str]] = []
         self.live_open: dict[tuple[str, dt.date], float] = {}
-        self._bars: dict[str, pd.DataFrame] = {}
-        self._failures: dict[str, collections.deque[str]] = collections.defaultdict(
-            collections.deque
-        )
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    def start(self) -> FakeAlphaVantage:
-        """Listen on ``host:port`` (port 0: any free port) in a daemon thread."""
-        if self._httpd is not None:
-            return self
-        self._stopping.clear()
-        httpd = _Server((self.host, self.port), _Handler)
-        httpd.fake = self
-        self._httpd = httpd
-        self.port = httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.01},  # stop() waits up to one interval
-            name=f"fake-alphavantage-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; wakes any request held by a ``timeout`` failure."""
-        self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeAlphaVantage:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
         """The query URL to put in ``ALPHAVANTAGE_BASE_URL``."""
         return f"http://{self.host}:{self.port}/query"
 
-    # -- what to serve ------------------------------------------------------------------------
-
-    def set_bars(self, symbol: str, frame: pd.DataFrame) -> None:
-        """Serve ``frame`` (date, open, high, low, close, volume) as the history of ``symbol``."""
-        bars = normalise_bars(frame)
-        with self._lock:
-            self._bars[symbol.upper()] = bars
-
-    def load_csv_dir(self, directory: str | Path) -> list[str]:
-        """Serve every ``SYMBOL.csv`` in ``directory``; returns the symbols loaded."""
-        loaded = []
-        for path in sorted(Path(directory).glob("*.csv")):
-            self.set_bars(path.stem, pd.read_csv(path))
-            loaded.append(path.stem.upper())
-        return loaded
-
-    def fail(self, symbol: str, kind: str, times: int = 1) -> None:
-        """Answer the next ``times`` requests for ``symbol`` with failure ``kind``.
-
-        ``symbol`` may be :data:`ANY_SYMBOL`; a symbol's own script is used first.
-        """
-        if kind not in FAILURE_KINDS:
-            raise ValueError(f"unknown failure kind {kind!r}; choose from {sorted(FAILURE_KINDS)}")
-        with self._lock:
-            self._failures[symbol.upper()].extend([kind] * times)
-
-    def calls(self, symbol: str | None = None) -> list[dict[str, str]]:
-        """Recorded queries, optionally only those for ``symbol``."""
-        with self._lock:
-            recorded = list(self.requests)
-        if symbol is None:
-            return recorded
-        return [q for q in recorded if q.get("symbol", "").upper() == symbol.upper()]
-
-    def reset(self) -> None:
-        """Forget recorded requests and pending failures (bars and settings stay)."""
-        with self._lock:
-            self.requests.clear()
-            self._failures.clear()
-
     # -- answering ----------------------------------------------------------------------------
 
-    def _reply(self, path: str, query: dict[str, str]) -> _Reply:
+    def log_request_line(self, line: str) -> None:
+        logger.debug("fake vendor: %s", mask_url(line))
+
+    def answer(self, path: str, query: dict[str, str], headers: Message) -> Reply:
         if path.rstrip("/") != "/query":
-            return _Reply(404, "Not Found", "text/plain")
+            return Reply(404, "Not Found", "text/plain")
         with self._lock:
             self.requests.append(dict(query))
             count = len(self.requests)
@@ -315,17 +204,17 @@ class FakeAlphaVantage:
             return _json({"Error Message": UNKNOWN_FUNCTION.format(function=function)})
         symbol = query.get("symbol", "").upper()
         kind = self._next_failure(symbol)
-        answer = self._quote_reply if function == QUOTE_FUNCTION else self._data_reply
+        respond = self._quote_reply if function == QUOTE_FUNCTION else self._data_reply
         if kind == "timeout":
             # Hold the answer past the client's timeout, then send what it would have got.
-            reply = answer(symbol, query, None)
+            reply = respond(symbol, query, None)
             reply.hang = True
             return reply
         if kind is not None and kind not in _DATA_KINDS:
             return self._failure_reply(kind, apikey, symbol, function)
-        return answer(symbol, query, kind)
+        return respond(symbol, query, kind)
 
-    def _quote_reply(self, symbol: str, query: dict[str, str], kind: str | None) -> _Reply:
+    def _quote_reply(self, symbol: str, query: dict[str, str], kind: str | None) -> Reply:
         quote = self._quote_of(symbol)
         if quote is None and kind is None:
             return _json({"Global Quote": {}})
@@ -351,7 +240,7 @@ class FakeAlphaVantage:
             return None
         return _quote_payload(symbol, bars)
 
-    def _data_reply(self, symbol: str, query: dict[str, str], kind: str | None) -> _Reply:
+    def _data_reply(self, symbol: str, query: dict[str, str], kind: str | None) -> Reply:
         function = query.get("function", FUNCTION)
         bars = self._visible_bars(symbol)
         if bars is None and kind is None:
@@ -364,19 +253,11 @@ class FakeAlphaVantage:
         if not full:
             bars = bars.tail(COMPACT_BARS)
         if query.get("datatype") == "csv" and kind is None:
-            return _Reply(body=_csv_body(bars), content_type="application/x-download")
+            return Reply(body=_csv_body(bars), content_type="application/x-download")
         payload = _daily_payload(symbol, bars, full)
         if kind is not None:
             _corrupt_newest_bar(payload, kind)
         return _json(payload)
-
-    def _next_failure(self, symbol: str) -> str | None:
-        with self._lock:
-            for key in (symbol, ANY_SYMBOL):
-                queue = self._failures.get(key)
-                if queue:
-                    return queue.popleft()
-        return None
 
     def _visible_bars(self, symbol: str) -> pd.DataFrame | None:
         with self._lock:
@@ -387,7 +268,7 @@ class FakeAlphaVantage:
             bars = bars[bars["date"] <= self.visible_through]
         return bars
 
-    def _failure_reply(self, kind: str, apikey: str, symbol: str, function: str) -> _Reply:
+    def _failure_reply(self, kind: str, apikey: str, symbol: str, function: str) -> Reply:
         if kind == "error_message":
             return _json({"Error Message": INVALID_CALL.format(function=function)})
         if kind == "invalid_api_key":
@@ -406,11 +287,11 @@ class FakeAlphaVantage:
             status = int(kind.removeprefix("http_"))
             reason = BaseHTTPRequestHandler.responses.get(status, ("Error",))[0]
             page = SERVER_ERROR_PAGE.format(status=status, reason=reason)
-            return _Reply(status, page, "text/html")
+            return Reply(status, page, "text/html")
         if kind == "disconnect":
-            return _Reply(disconnect=True)
+            return Reply(disconnect=True)
         if kind == "malformed_json":
-            return _Reply(body='{\n    "Meta Data": {\n        "1. Information": "Daily Prices')
+            return Reply(body='{\n    "Meta Data": {\n        "1. Information": "Daily Prices')
         if kind == "missing_series" and function == QUOTE_FUNCTION:
             return _json({})
         if kind == "missing_series":
@@ -499,45 +380,6 @@ def _corrupt_newest_bar(payload: dict, kind: str) -> None:
         bar["2. high"] = f"{float(bar['3. low']) * 0.9:.4f}"
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeAlphaVantage
-
-    def handle_error(self, request, client_address) -> None:
-        # A client that gave up (timeout test) leaves a broken pipe: not worth a traceback.
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    server_version = "FakeAlphaVantage/1.0"
-
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
-        parts = urlsplit(self.path)
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        fake = self.server.fake
-        reply = fake._reply(parts.path, query)
-        if reply.disconnect:
-            self.close_connection = True
-            return
-        if reply.hang:
-            fake._stopping.wait(fake.hang_seconds)
-        body = reply.body.encode("utf-8")
-        try:
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:
-            self.close_connection = True
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's signature
-        logger.debug("fake vendor: %s", mask_url(format % args))
-
-
 @pytest.fixture
 def fake_vendor():
     """A started :class:`FakeAlphaVantage` on a free port of 127.0.0.1, stopped after the test."""
@@ -569,23 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         visible_through=args.visible_through,
         daily_limit=args.daily_limit,
     )
-    symbols = fake.load_csv_dir(args.csv_dir) if args.csv_dir else []
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    with fake:
-        print(
-            f"fake Alpha Vantage serving {', '.join(symbols) or 'no symbols'} at {fake.url}",
-            flush=True,
-        )
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
-    return 0
+    return serve_until_interrupted(fake, "Alpha Vantage", args.csv_dir)
 
 
 if __name__ == "__main__":
