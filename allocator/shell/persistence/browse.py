@@ -1,0 +1,110 @@
+"""Read-only, paged queries for the web app: the newest rows of each table, a page at a time.
+
+Every list is newest first and takes ``limit`` and ``offset``; nothing here writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from allocator.shell.persistence.engine import connect
+from allocator.shell.persistence.jobruns import JobRun, get_run
+from allocator.shell.persistence.schema import (
+    cash_ledger,
+    daily_signals,
+    price_history,
+    trades,
+)
+from allocator.shell.persistence.signals import SignalRecord, _record
+
+PRICE_COLUMNS = ("symbol", "date", "open", "high", "low", "close", "volume", "source")
+TRADE_COLUMNS = (
+    "id",
+    "trade_date",
+    "symbol",
+    "action",
+    "status",
+    "ordered_amount",
+    "ordered_quantity",
+    "quantity",
+    "price",
+    "amount",
+    "realized_pnl",
+    "signal_id",
+    "created_at",
+    "filled_at",
+)
+LEDGER_COLUMNS = ("id", "entry_date", "kind", "amount", "balance", "ref", "trade_id", "created_at")
+
+
+def _dicts(conn: sa.Connection, stmt: sa.Select) -> list[dict]:
+    return [dict(row._mapping) for row in conn.execute(stmt)]
+
+
+def price_page(
+    conn: sa.Connection,
+    symbols: list[str],
+    start: dt.date | None,
+    end: dt.date | None,
+    *,
+    limit: int,
+    offset: int,
+) -> list[dict]:
+    """Bars of ``symbols`` in [start, end], by date then symbol (oldest first, like a chart)."""
+    stmt = sa.select(*[price_history.c[c] for c in PRICE_COLUMNS]).where(
+        price_history.c.symbol.in_(symbols)
+    )
+    if start is not None:
+        stmt = stmt.where(price_history.c.date >= start)
+    if end is not None:
+        stmt = stmt.where(price_history.c.date <= end)
+    stmt = stmt.order_by(price_history.c.date, price_history.c.symbol)
+    return _dicts(conn, stmt.limit(limit).offset(offset))
+
+
+def signal_page(conn: sa.Connection, *, limit: int, offset: int) -> list[SignalRecord]:
+    """Stored signals, newest trade date first."""
+    stmt = sa.select(daily_signals).order_by(daily_signals.c.trade_date.desc())
+    return [_record(row) for row in conn.execute(stmt.limit(limit).offset(offset))]
+
+
+def latest_signal(conn: sa.Connection) -> SignalRecord | None:
+    """The signal of the newest trade date, or None when no signal is stored."""
+    found = signal_page(conn, limit=1, offset=0)
+    return found[0] if found else None
+
+
+def trade_page(conn: sa.Connection, *, limit: int, offset: int) -> list[dict]:
+    """Trades (pending, filled and cancelled), newest trade date first."""
+    stmt = sa.select(*[trades.c[c] for c in TRADE_COLUMNS]).order_by(
+        trades.c.trade_date.desc(), trades.c.id.desc()
+    )
+    return _dicts(conn, stmt.limit(limit).offset(offset))
+
+
+def ledger_page(conn: sa.Connection, *, limit: int, offset: int) -> list[dict]:
+    """Cash ledger entries, newest first."""
+    stmt = sa.select(*[cash_ledger.c[c] for c in LEDGER_COLUMNS]).order_by(cash_ledger.c.id.desc())
+    return _dicts(conn, stmt.limit(limit).offset(offset))
+
+
+def count_pending_orders(conn: sa.Connection) -> int:
+    """Trades still waiting for their open."""
+    stmt = sa.select(sa.func.count()).select_from(trades).where(trades.c.status == "pending")
+    return int(conn.execute(stmt).scalar_one())
+
+
+def find_run(engine: sa.Engine, run_id: int) -> JobRun | None:
+    """The ``job_runs`` row ``run_id``, or None when there is none."""
+    try:
+        return get_run(engine, run_id)
+    except sa.exc.NoResultFound:
+        return None
+
+
+def database_reachable(engine: sa.Engine) -> None:
+    """Open and close a connection (raises a one-line DatabaseError when it cannot)."""
+    with connect(engine) as conn:
+        conn.execute(sa.select(sa.literal(1))).scalar_one()
