@@ -57,11 +57,15 @@ format: $(STAMP) ## ruff format and fix, and strip notebook outputs
 clean-notebooks: $(STAMP) ## strip outputs and execution counts from notebooks/
 	$(BIN)/python -m allocator.notebook.render --strip notebooks/*.ipynb
 
-lab: $(STAMP) ## open JupyterLab on the project's kernel
-	$(BIN)/jupyter lab --notebook-dir=. notebooks/
+# Extra options for JupyterLab, e.g. make lab LAB_ARGS="--ip 0.0.0.0 --port 8888 --allow-root".
+LAB_ARGS ?=
+lab: $(STAMP) ## open JupyterLab on the whole checkout (LAB_ARGS="--ip ... --port ...")
+	$(BIN)/jupyter lab --notebook-dir=$(CURDIR) $(LAB_ARGS)
 
-serve: ## serve reports/ on http://127.0.0.1:8000 for reviewers
-	$(BIN)/python -m http.server --bind 127.0.0.1 --directory reports 8000
+HOST ?= 127.0.0.1
+PORT ?= 8000
+serve: $(STAMP) ## the read-only web app: dashboard, runs, JSON API (HOST=127.0.0.1 PORT=8000)
+	$(ALLOCATOR) serve --host $(HOST) --port $(PORT)
 
 crontab: $(STAMP) ## print the production cron schedule for this checkout
 	@$(ALLOCATOR) crontab

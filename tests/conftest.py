@@ -37,6 +37,8 @@ APP_VARIABLES = (
     "TIINGO_MAX_RETRIES",
     "TIINGO_RETRY_BACKOFF",
     "DASK_SCHEDULER_ADDRESS",
+    "ALLOCATOR_API_TOKEN",
+    "ALLOCATOR_CORS_ORIGINS",
     "ALLOCATOR_QUOTE_SOURCE",
     "ALLOCATOR_RUNS_DIR",
     "ALLOCATOR_REPORTS_DIR",
@@ -70,6 +72,24 @@ def pg_server_url() -> str:
 _pg_reachable: bool | None = None
 
 
+def pg_unreachable_reason(url: str, exc: BaseException) -> str:
+    """One short line for a skipped PostgreSQL test: where, and the driver's own reason.
+
+    SQLAlchemy wraps the driver's error in several lines (the class, a hint, a link); a skip
+    reason repeated for every PostgreSQL test should be just ``no PostgreSQL at HOST:PORT/DB:
+    Connection refused``.
+    """
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    reason = lines[0].rsplit(" failed: ", 1)[-1].strip() if lines else type(exc).__name__
+    try:
+        server = make_url(url)
+        where = f"{server.host or 'localhost'}:{server.port or 5432}/{server.database or ''}"
+    except Exception:  # noqa: BLE001 - a malformed URL is reported by the driver's reason
+        where = "TEST_DATABASE_URL"
+    return f"no PostgreSQL at {where}: {reason}"
+
+
 def _require_pg() -> None:
     global _pg_reachable
     if _pg_reachable is None:
@@ -81,12 +101,11 @@ def _require_pg() -> None:
             _pg_reachable = True
         except Exception as exc:  # noqa: BLE001 - any failure means the leg cannot run
             _pg_reachable = False
-            pytest.postgres_error = str(exc).splitlines()[0]
+            pytest.postgres_error = pg_unreachable_reason(pg_server_url(), exc)
     if not _pg_reachable:
-        reason = getattr(pytest, "postgres_error", "")
-        message = f"PostgreSQL not reachable at {pg_server_url()}: {reason}"
+        message = getattr(pytest, "postgres_error", "no PostgreSQL")
         if os.environ.get("ALLOCATOR_REQUIRE_POSTGRES") == "1":
-            pytest.fail(message, pytrace=False)
+            pytest.fail(f"{message} (ALLOCATOR_REQUIRE_POSTGRES=1)", pytrace=False)
         pytest.skip(message)
 
 

@@ -96,3 +96,34 @@ def test_latest_complete_session_respects_the_close():
     assert resolve_range(days=3, now=at(2025, 1, 13, 9, 0)) == (D(2025, 1, 7), D(2025, 1, 10))
     with pytest.raises(CalendarError):
         resolve_range(start="2025-01-02", end="2025-01-13", now=at(2025, 1, 13, 9, 0))
+
+
+def test_a_source_ending_before_the_end_is_warned_about(
+    database_url, monkeypatch, capsys, caplog, tmp_path
+):
+    bars = "date,open,high,low,close,volume\n2025-01-02,1,2,0.5,1.5,10\n2025-01-03,1.5,2,1,1.8,20\n"
+    longer = bars + "2025-01-31,1.5,2,1,1.9,30\n"
+    (tmp_path / "SPY.csv").write_text(longer)
+    (tmp_path / "QQQ.csv").write_text(bars)
+    (tmp_path / "DIA.csv").write_text(longer)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert main(["db", "upgrade"]) == 0
+    argv = ["backfill", "--source", "csv", "--csv-dir", str(tmp_path), "--start", "2025-01-01"]
+
+    with caplog.at_level("WARNING", logger="allocator.jobs.ingest"):
+        assert main([*argv, "--end", "2025-02-01"]) == 0  # a Saturday: the last session is 31st
+
+    out = capsys.readouterr().out
+    assert "WARNING the source ends before 2025-01-31: QQQ 2025-01-03" in out
+    assert "SPY 2025" not in out.splitlines()[-1]
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warned == [
+        "QQQ: the source's last bar is 2025-01-03, before 2025-01-31, the last session asked "
+        "for: the stored history ends there"
+    ]
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="allocator.jobs.ingest"):
+        assert main([*argv, "--end", "2025-01-03"]) == 0
+    assert "WARNING" not in capsys.readouterr().out
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]

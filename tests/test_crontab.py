@@ -1,4 +1,4 @@
-"""`allocator crontab`: the seed's schedule, corrected, for this checkout; and logrotate."""
+"""`allocator crontab`: the design document's schedule, corrected, for this checkout; logrotate."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def text_for(tmp_path, **kwargs) -> str:
     )
 
 
-def test_schedule_is_the_seeds_in_eastern_time(tmp_path):
+def test_schedule_is_the_design_documents_in_eastern_time(tmp_path):
     text = text_for(tmp_path)
     lines = cron_lines(text)
     jobs = {line.split(" run ")[1].split()[0]: " ".join(line.split()[:5]) for line in lines[:4]}

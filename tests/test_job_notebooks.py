@@ -156,8 +156,15 @@ def test_backtest_notebook_glues_metrics_daily_and_trades(job_env, capfd):
     seed(engine, dt.date(2024, 1, 2), PREVIOUS)
 
     code = main(["run", "backtest", "-p", "start", "2025-03-03", "-p", "end", "2025-09-30"])
-    assert code == 0, capfd.readouterr().err
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    headline = out.strip().splitlines()[-1]
+    assert headline.startswith("TWR ") and " %, CAGR " in headline and ", final value $" in headline
     (artifact,) = archived(tmp_path, "backtest")
+    report = artifact.with_suffix(".html").name
+    (html_path,) = (tmp_path / "reports").rglob(report)
+    page = html_path.read_text()
+    assert "<th>max drawdown</th>" in page and "<th>final value</th>" in page
     glued = scraps(artifact)
     metrics = glued["metrics"]
     for key in (

@@ -225,6 +225,54 @@ def test_index_lists_every_run_newest_first_with_relative_links(tmp_path, engine
     assert "../runs/2026/11/25/signal_2026-11-25_" in page
 
 
+def test_index_keeps_archived_runs_another_database_recorded(tmp_path, engine, monkeypatch):
+    # Recorded in an earlier DATABASE_URL: only the files remain.
+    earlier = archive(tmp_path, "fetch", "2026-11-24", executed_notebook(failed=False))
+    broken = archive(tmp_path, "signal", "2026-11-25", executed_notebook(failed=True))
+    earlier.html.write_text("<html></html>")
+    # Recorded in this database: its row describes it, its file is not read again.
+    mine = archive(tmp_path, "execute", "2026-11-27", executed_notebook(failed=False))
+    run_id = jobruns.insert_running(
+        engine,
+        "execute",
+        dt.date(2026, 11, 27),
+        parameters={},
+        git_commit="abc",
+        notebook_path=mine.notebook,
+        html_path=mine.html,
+        md_path=mine.markdown,
+        started_at=dt.datetime(2026, 11, 27, 14, 30, tzinfo=dt.UTC),
+    )
+    jobruns.finish_run(engine, run_id, "failed", error="recorded by the runner")
+    jobruns.insert_skipped(
+        engine,
+        "fetch",
+        dt.date(2026, 11, 26),
+        "market closed",
+        parameters={},
+        git_commit=None,
+        at=dt.datetime(2026, 11, 26, 21, 35, tzinfo=dt.UTC),
+    )
+
+    page = write_index(engine, tmp_path / "reports", runs_dir=tmp_path / "runs").read_text()
+
+    rows = re.findall(r"<tr><td>(\d{4}-\d\d-\d\d)</td><td>(\w+)</td><td>(.*?)</td>", page)
+    assert [(d, j, re.sub("<[^>]+>", "", s)) for d, j, s in rows] == [
+        ("2026-11-27", "execute", "failed"),
+        ("2026-11-26", "fetch", "skipped"),
+        ("2026-11-25", "signal", "failed"),
+        ("2026-11-24", "fetch", "succeeded"),
+    ]
+    assert "4 runs: 2 failed, 1 skipped, 1 succeeded" in page
+    assert "recorded by the runner" in page and "ValueError: boom" in page
+    assert "3.5 s" in page, "the duration papermill recorded"
+    assert f'href="{earlier.html.name}"' not in page and "2026/11/24/fetch_2026-11-24_" in page
+    assert "Monthly tuning reports" not in page
+    assert broken.notebook.name in page
+    only_db = write_index(engine, tmp_path / "reports").read_text()
+    assert "2 runs" in only_db
+
+
 # --- the review -----------------------------------------------------------------------------
 
 
@@ -266,6 +314,26 @@ def test_runs_table_reads_statuses_and_scraps_from_the_archive(month_of_runs):
     assert counts.loc["signal", "failed"] == 1 and counts.loc["fetch", "succeeded"] == 1
     only_fetch = review.runs_table(window, "fetch", runs_dir=tmp / "runs", reports_dir=tmp)
     assert list(only_fetch["job"]) == ["fetch"]
+
+
+def test_review_leaves_out_its_own_run_and_links_from_its_report(month_of_runs, monkeypatch):
+    tmp = month_of_runs
+    own = archive(tmp, "review", "2026-11-30", nbformat.v4.new_notebook())  # still being written
+    monkeypatch.setenv("ALLOCATOR_RUN_NOTEBOOK", str(own.notebook))
+    window = review.review_window("2026-11-01", "2026-11-30")
+
+    table = review.runs_table(window, runs_dir=tmp / "runs", reports_dir=tmp / "reports")
+
+    assert "review" not in set(table["job"]) and "incomplete" not in set(table["status"])
+    assert list(review.failures(table)["status"]) == ["failed"]
+    # Links start where the review's report is, reports/2026/11/30/, and lead to the files.
+    for href in table["notebook"]:
+        assert href.startswith("../../../../runs/2026/11/")
+        assert (own.html.parent / href).resolve().is_file()
+    shown = review.runs_html(table).data
+    assert "…" not in shown and "..." not in shown.replace("../", "")
+    for href in table["notebook"]:
+        assert f'<a href="{href}" target="_blank">{href}</a>' in shown
 
 
 def test_review_window_defaults_to_the_last_31_days():

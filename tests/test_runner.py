@@ -23,6 +23,7 @@ from allocator.exceptions import JobError, SettingsError
 from allocator.notebook import runner
 from allocator.notebook.archive import parse_run_name, reserve_run_paths, utc_stamp
 from allocator.notebook.jobspec import JOBS, get_job, skip_reason
+from allocator.notebook.parameters import declared_parameters, source_options
 from allocator.shell.calendar import EASTERN
 from allocator.shell.persistence.jobruns import list_runs
 from allocator.shell.persistence.schema import job_runs, price_history
@@ -183,6 +184,8 @@ def test_hung_cell_is_stopped_by_the_cell_timeout(job_env, monkeypatch):
         (["run", "fetch", "-p", "label", "postgresql://u:pw@h/db"], "contains a password"),
         (["run", "fetch", "-p", "symbols", "1", "-p", "symbols", "2"], "given twice"),
         (["run", "tune", "--date", SESSION, "-p", "force", "yes"], "must be True or False"),
+        (["run", "signal", "--source", "csv"], "--source: job signal reads no market data source"),
+        (["run", "signal", "--csv-dir", "x"], "--csv-dir: job signal reads no CSV folder"),
     ],
 )
 def test_bad_arguments_fail_fast_without_a_kernel(job_env, monkeypatch, capfd, argv, message):
@@ -198,6 +201,21 @@ def test_bad_arguments_fail_fast_without_a_kernel(job_env, monkeypatch, capfd, a
     assert len(err.strip().splitlines()) == 1 and message in err, err
     assert _files(job_env.runs) == [] and _files(job_env.reports) == []
     assert _rows(job_env.engine) == []
+
+
+def test_source_and_csv_dir_set_the_notebooks_own_parameters(tmp_path):
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    fetch = declared_parameters(notebooks / "fetch.ipynb")
+    backtest = declared_parameters(notebooks / "backtest.ipynb")
+
+    given = source_options(
+        get_job("fetch"), fetch, {"symbols": "SPY"}, source="csv", csv_dir=str(tmp_path)
+    )
+    assert given == {"symbols": "SPY", "source": "csv", "csv_dir": str(tmp_path.resolve())}
+    replay = source_options(get_job("backtest"), backtest, {}, source="synthetic")
+    assert replay == {"data_source": "synthetic"}
+    with pytest.raises(JobError, match="--source and -p source are both given"):
+        source_options(get_job("fetch"), fetch, {"source": "tiingo"}, source="csv")
 
 
 def test_missing_kernel_says_make_install(job_env, monkeypatch, capfd):

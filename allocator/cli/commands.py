@@ -183,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     from allocator.cli.sweep import add_sweep_parser
 
     add_sweep_parser(sub)
+    from allocator.cli.serve import add_serve_parser
+
+    add_serve_parser(sub)
     try:
         from allocator.cli import run as cli_run
     except ImportError:  # pragma: no cover - the job runner ships with the package

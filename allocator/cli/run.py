@@ -29,6 +29,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         parameters = parse_parameters(args.parameters)
+        if args.source is not None or args.csv_dir is not None:
+            parameters = _with_source_options(args, parameters)
         result = run_job(
             args.job,
             date=args.date,
@@ -47,7 +49,33 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"market closed: {result.job} {result.trade_date} skipped")
     else:
         print(result.summary_line())
+    if result.status == "succeeded" and result.job == "backtest" and result.paths is not None:
+        from allocator.notebook.runner import backtest_headline
+
+        headline = backtest_headline(result.paths.notebook)
+        if headline:
+            print(headline)
     return EXIT_OK
+
+
+def _with_source_options(args: argparse.Namespace, parameters: dict) -> dict:
+    """``--source``/``--csv-dir`` as the parameters the job's notebook declares for them."""
+    from allocator.notebook.jobspec import get_job
+    from allocator.notebook.parameters import declared_parameters, source_options
+    from allocator.notebook.runner import notebooks_dir_default
+
+    spec = get_job(args.job)
+    folder = Path(args.notebooks_dir) if args.notebooks_dir else notebooks_dir_default()
+    notebook = folder / spec.notebook
+    if not notebook.is_file():
+        raise JobError(f"job {spec.name}: notebook {notebook} does not exist")
+    return source_options(
+        spec,
+        declared_parameters(notebook),
+        parameters,
+        source=args.source,
+        csv_dir=args.csv_dir,
+    )
 
 
 def add_run_parser(subparsers) -> argparse.ArgumentParser:
@@ -79,6 +107,18 @@ def add_run_parser(subparsers) -> argparse.ArgumentParser:
         default=[],
         help="a notebook parameter (repeatable); VALUE is parsed as int, float, True/False/None, "
         "else kept as a string. Secrets are never parameters: they come from the environment.",
+    )
+    run.add_argument(
+        "--source",
+        metavar="SOURCE",
+        help="market data source: -p source for fetch (alphavantage, tiingo, csv, synthetic), "
+        "-p data_source for the jobs that replay history (database, csv, synthetic)",
+    )
+    run.add_argument(
+        "--csv-dir",
+        metavar="DIR",
+        help="folder of SYMBOL.csv files for --source csv (-p csv_dir; default "
+        "ALLOCATOR_MARKET_CSV_DIR)",
     )
     run.add_argument(
         "--notebooks-dir",

@@ -22,11 +22,13 @@ from allocator.jobs.replay import (
     run_backtest,
     run_backtest_job,
 )
+from allocator.notebook.formats import METRIC_FORMATS
 
 __all__ = [
     "CONFIG_SOURCES",
     "DATA_SOURCES",
     "build_schedule",
+    "comparison_for_display",
     "comparison_for_glue",
     "daily_for_glue",
     "history_start",
@@ -70,3 +72,19 @@ def comparison_for_glue(result: BacktestResult) -> dict[str, dict[str, float | N
         name: {k: (None if v != v else float(v)) for k, v in row.items()}
         for name, row in table.to_dict(orient="index").items()
     }
+
+
+def comparison_for_display(result: BacktestResult) -> pd.DataFrame:
+    """The comparison table as text for reading: percentages, ratios, dollars, labelled columns.
+
+    One row per run (the strategy, then each benchmark), the columns of
+    :data:`~allocator.notebook.formats.METRIC_FORMATS` in its order; a missing value (no trades
+    in a benchmark, no Sharpe ratio for cash) shows as ``—``. The raw numbers stay in
+    ``result.comparison`` and in the glued ``comparison``.
+    """
+    table = result.comparison if result.comparison is not None else pd.DataFrame()
+    shown = [key for key in METRIC_FORMATS if key in table.columns]
+    return pd.DataFrame(
+        {METRIC_FORMATS[key][0]: table[key].map(METRIC_FORMATS[key][1]) for key in shown},
+        index=table.index,
+    )

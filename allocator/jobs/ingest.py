@@ -44,6 +44,8 @@ class IngestReport:
     start: dt.date
     end: dt.date
     outcomes: list[SymbolOutcome] = field(default_factory=list)
+    #: The last NYSE session in [start, end]: the bar a complete answer ends with.
+    last_session: dt.date | None = None
 
     @property
     def failed(self) -> list[SymbolOutcome]:
@@ -56,6 +58,23 @@ class IngestReport:
     @property
     def last_bar_dates(self) -> dict[str, dt.date | None]:
         return {o.symbol: (o.result.last_date if o.result else None) for o in self.outcomes}
+
+    @property
+    def ended_early(self) -> dict[str, dt.date | None]:
+        """Symbols stored whose source's last bar is before :attr:`last_session` (None: no bar).
+
+        The source had nothing newer: a CSV export that stops earlier, a vendor that has not
+        published the day yet. The stored history then ends before the range asked for.
+        """
+        if self.last_session is None:
+            return {}
+        return {
+            o.symbol: o.result.last_date
+            for o in self.outcomes
+            if o.ok
+            and o.result is not None
+            and (o.result.last_date is None or o.result.last_date < self.last_session)
+        }
 
     def summary(self) -> pd.DataFrame:
         """One row per symbol: status, received, inserted, revised, unchanged, skipped, last bar."""
@@ -85,6 +104,11 @@ class IngestReport:
             f"{self.source} {self.start}..{self.end}: {len(ok)}/{len(self.outcomes)} symbols, "
             f"{inserted} bars inserted, {updated} revised"
         )
+        if self.ended_early:
+            ends = ", ".join(
+                f"{symbol} {last or 'no bar'}" for symbol, last in self.ended_early.items()
+            )
+            line += f"; WARNING the source ends before {self.last_session}: {ends}"
         if self.failed:
             line += "; FAILED " + "; ".join(f"{o.symbol} ({o.error})" for o in self.failed)
         return line
@@ -103,8 +127,10 @@ def ingest(
     """Fetch ``symbols`` from ``source`` over [start, end] and upsert NYSE-session bars."""
     from tqdm import tqdm
 
-    report = IngestReport(source=source.name, start=start, end=end)
     sessions = calendar.sessions_between(start, end)
+    report = IngestReport(
+        source=source.name, start=start, end=end, last_session=sessions[-1] if sessions else None
+    )
     bar = tqdm(
         symbols,
         desc=f"{source.name} bars",
@@ -140,6 +166,14 @@ def ingest(
                 r.unchanged,
                 r.last_date,
             )
+            if symbol in report.ended_early:
+                log.warning(
+                    "%s: the source's last bar is %s, before %s, the last session asked for: "
+                    "the stored history ends there",
+                    symbol,
+                    r.last_date or "none",
+                    report.last_session,
+                )
     bar.close()
     return report
 

@@ -1,9 +1,10 @@
 """The production cron schedule (and logrotate snippet) for this checkout, as text to install.
 
-The schedule is the seed's, with three corrections: the monthly job runs on every weekday and
-decides "first session of the month" itself (cron ORs day-of-month with day-of-week, so the seed's
-``30 9 1-3 * 1-5`` fires on every weekday anyway); ``%`` is escaped (cron turns a bare ``%`` into a
-newline, which would break the seed's ``$(date +%Y%m%d)`` backup line); and the API-server
+The schedule is the design document's, with three corrections: the monthly job runs on every
+weekday and decides "first session of the month" itself (cron ORs day-of-month with day-of-week,
+so the design document's ``30 9 1-3 * 1-5`` fires on every weekday anyway); ``%`` is escaped (cron
+turns a bare ``%`` into a newline, which would break the design document's ``$(date +%Y%m%d)``
+backup line); and the API-server
 watchdog line is left out (see :data:`WATCHDOG_NOTE`).
 """
 
@@ -31,7 +32,7 @@ LOGROTATE_TEMPLATE = "capital-allocator.logrotate"
 _ADDRESS = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+$")
 
 WATCHDOG_NOTE = """\
-# No API-server watchdog line. The seed's
+# No API-server watchdog line. The design document's
 #   */5 * * * * pgrep -f "uvicorn main:app" || cd /path && uvicorn main:app ... &
 # parses as (pgrep || cd) && uvicorn &: when a server is running, pgrep succeeds and another
 # uvicorn is started anyway (from the wrong folder), every five minutes; and pgrep -f also

@@ -1,18 +1,25 @@
-"""``reports/index.html``: every recorded run, newest first, regenerated after each run.
+"""``reports/index.html``: every run, newest first, regenerated after each run.
 
-Built from ``job_runs`` (so skipped runs, which leave no artifact, are listed too). Links are
-relative to the index, so the page works when opened straight from the file system or when the
-``reports/`` and ``runs/`` folders are copied elsewhere together.
+Built from the archive on disk first: every notebook under ``runs/`` is a run, described by its
+``job_runs`` row when this database recorded it, else by the notebook itself (papermill's
+metadata and its file name, :mod:`.archived`). So runs recorded in another database (after
+``DATABASE_URL`` changed) stay listed while their files remain. The database adds the runs that
+left no artifact (skipped ones). Links are relative to the index, so the page works when opened
+straight from the file system or when the ``reports/`` and ``runs/`` folders are copied
+elsewhere together.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import os
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from allocator.notebook.archive import date_dir
+from allocator.notebook.archived import ArchivedRun, every_archived_notebook, read_archived_run
 from allocator.notebook.render import CSS
 from allocator.shell.persistence.jobruns import JobRun, list_runs
 
@@ -97,12 +104,71 @@ def index_html(runs: list[JobRun], index_dir: Path) -> str:
     )
 
 
-def write_index(engine: sa.Engine, reports_dir: Path, *, limit: int | None = None) -> Path:
-    """Regenerate ``reports_dir/index.html`` from ``job_runs``; returns its path."""
+def _as_job_run(run: ArchivedRun, reports_dir: Path) -> JobRun:
+    """An archived run no row of this database describes, shaped like a ``job_runs`` row."""
+    report = date_dir(reports_dir, run.trade_date) / run.path.stem
+    # papermill's duration is end minus start; it also holds when start_time is not recorded.
+    finished = run.finished_at
+    if run.seconds is not None:
+        finished = run.started_at + dt.timedelta(seconds=run.seconds)
+    return JobRun(
+        id=0,
+        job=run.job,
+        trade_date=run.trade_date,
+        status=run.status,
+        started_at=run.started_at,
+        finished_at=finished,
+        notebook_path=str(run.path),
+        html_path=str(report.with_suffix(".html")),
+        md_path=str(report.with_suffix(".md")),
+        git_commit=None,
+        parameters=run.parameters,
+        error=run.error,
+    )
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def index_runs(engine: sa.Engine, runs_dir: Path | None, reports_dir: Path) -> list[JobRun]:
+    """Every archived run under ``runs_dir`` and every ``job_runs`` row, newest first.
+
+    A notebook this database recorded is shown by its row (status, error and duration as the
+    runner recorded them); any other archived notebook by what the file says. Rows whose
+    notebook is elsewhere or gone, and skipped runs, come from the database alone.
+    """
+    rows = list_runs(engine)
+    runs = list(rows)
+    if runs_dir is not None:
+        recorded = {Path(r.notebook_path).resolve() for r in rows if r.notebook_path}
+        for path in every_archived_notebook(runs_dir):
+            if path.resolve() in recorded:
+                continue
+            archived = read_archived_run(path)
+            if archived is not None:
+                runs.append(_as_job_run(archived, Path(reports_dir)))
+    return sorted(runs, key=lambda r: (_utc(r.started_at), r.id), reverse=True)
+
+
+def write_index(
+    engine: sa.Engine,
+    reports_dir: Path,
+    *,
+    runs_dir: Path | None = None,
+    limit: int | None = None,
+) -> Path:
+    """Regenerate ``reports_dir/index.html`` from the archive in ``runs_dir`` and ``job_runs``.
+
+    Without ``runs_dir`` only ``job_runs`` is read. ``limit`` keeps the newest runs. Returns the
+    page's path.
+    """
     reports_dir = Path(reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     path = reports_dir / INDEX_NAME
-    page = index_html(list_runs(engine, limit=limit), reports_dir)
+    runs = index_runs(engine, runs_dir, reports_dir)
+    page = index_html(runs[:limit] if limit is not None else runs, reports_dir)
     # Write then rename: a reader (or a concurrent run) never sees half a page.
     tmp = path.with_name(f".{INDEX_NAME}.{os.getpid()}.tmp")
     tmp.write_text(page, encoding="utf-8")

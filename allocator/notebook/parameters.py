@@ -87,3 +87,42 @@ def check_parameters(
             )
     if "force" in spec.runner_parameters and not isinstance(given.get("force", False), bool):
         raise JobError(f"parameter 'force' must be True or False, not {given['force']!r}")
+
+
+#: The notebook parameter ``allocator run --source`` sets: ``source`` (the fetch job's market
+#: data source) or, for the jobs that replay history, ``data_source``.
+SOURCE_PARAMETERS = ("source", "data_source")
+CSV_DIR = "csv_dir"
+
+
+def source_options(
+    spec: JobSpec,
+    declared: Mapping[str, dict],
+    given: Mapping[str, object],
+    *,
+    source: str | None = None,
+    csv_dir: str | None = None,
+) -> dict[str, object]:
+    """``given`` plus ``--source`` and ``--csv-dir`` as the notebook's own parameters.
+
+    ``--source csv`` becomes ``-p source csv`` for the fetch job and ``-p data_source csv`` for a
+    job that declares ``data_source`` (backtest, sweep, study...). ``--csv-dir`` becomes
+    ``-p csv_dir`` as an absolute path: the kernel runs in the notebooks folder, where a
+    relative path would point elsewhere.
+    """
+    out = dict(given)
+    options: list[tuple[str, str, object]] = []
+    if source is not None:
+        name = next((n for n in SOURCE_PARAMETERS if n in declared), None)
+        if name is None:
+            raise JobError(f"--source: job {spec.name} reads no market data source")
+        options.append(("--source", name, source))
+    if csv_dir is not None:
+        if CSV_DIR not in declared:
+            raise JobError(f"--csv-dir: job {spec.name} reads no CSV folder")
+        options.append(("--csv-dir", CSV_DIR, str(Path(csv_dir).expanduser().resolve())))
+    for option, name, value in options:
+        if name in out:
+            raise JobError(f"{option} and -p {name} are both given: give one of them")
+        out[name] = value
+    return out

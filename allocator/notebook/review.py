@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from allocator.notebook.archive import archived_notebooks, date_dir, parse_run_name
+from allocator.notebook.archived import describe
+from allocator.notebook.sidecar import ENV_RUN_NOTEBOOK
 from allocator.shell.calendar import to_date, today_eastern
 
 log = logging.getLogger(__name__)
@@ -74,15 +76,6 @@ def _settings_dirs(runs_dir: Path | None, reports_dir: Path | None) -> tuple[Pat
     return Path(runs_dir or settings.runs_dir), Path(reports_dir or settings.reports_dir)
 
 
-def _first_error(cells) -> str | None:
-    for cell in cells:
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                value = " ".join(str(output.get("evalue", "")).split())
-                return f"{output.get('ename', 'Error')}: {value}".rstrip(": ")
-    return None
-
-
 def run_record(path: Path, reports_dir: Path, link_base: Path) -> dict:
     """One archived run as a flat record: status and error from papermill, scalar scraps."""
     import scrapbook as sb
@@ -93,25 +86,16 @@ def run_record(path: Path, reports_dir: Path, link_base: Path) -> dict:
         "trade_date": name.trade_date,
         "job": name.job,
         "started_utc": dt.datetime.strptime(name.stamp, "%Y%m%dT%H%M%SZ"),
-        "notebook": os.path.relpath(path, link_base),
-        "report": os.path.relpath(report, link_base) if report.exists() else None,
+        "notebook": _relative(path, link_base),
+        "report": _relative(report, link_base) if report.exists() else None,
     }
     try:
         nb = sb.read_notebook(str(path))
     except Exception as exc:  # noqa: BLE001 - an empty or truncated file is shown, not fatal
         record.update(status="unreadable", error=f"{type(exc).__name__}: {exc}")
         return record
-    meta = nb.metadata.get("papermill", {})
-    if meta.get("exception"):
-        status = "failed"
-    elif meta.get("end_time"):
-        status = "succeeded"
-    else:
-        status = "incomplete"
-    error = _first_error(nb.cells) if status == "failed" else None
-    if status == "failed" and error is None:
-        error = "stopped without an error output (cell timeout or dead kernel)"
-    record.update(status=status, seconds=meta.get("duration"), error=error)
+    run = describe(path, {"metadata": nb.metadata, "cells": nb.cells})
+    record.update(status=run.status, seconds=run.seconds, error=run.error)
     for scrap_name, scrap in nb.scraps.items():
         # A job may glue its trade date too; the archive's own columns win.
         if scrap_name in record or scrap_name in BASE_COLUMNS:
@@ -119,6 +103,31 @@ def run_record(path: Path, reports_dir: Path, link_base: Path) -> dict:
         if scrap.data is None or isinstance(scrap.data, _SCALARS):
             record[scrap_name] = scrap.data
     return record
+
+
+def _relative(target: Path, base: Path) -> str:
+    return Path(os.path.relpath(Path(target).resolve(), Path(base).resolve())).as_posix()
+
+
+def current_run() -> Path | None:
+    """The archived notebook of the run executing this code (the runner says), else None."""
+    raw = os.environ.get(ENV_RUN_NOTEBOOK)
+    return Path(raw).resolve() if raw else None
+
+
+def default_link_base(reports_dir: Path) -> Path:
+    """Where links should start: the report's folder inside a run, else the working directory.
+
+    Run by ``allocator run review``, this notebook is read as its report,
+    ``reports/YYYY/MM/DD/<stem>.html``: links relative to that folder work from the HTML page,
+    from the Markdown file, and (``runs/`` mirroring ``reports/``) from the archived notebook.
+    Opened by hand in JupyterLab, the notebook's own folder is the working directory.
+    """
+    own = current_run()
+    name = parse_run_name(own) if own is not None else None
+    if name is None:
+        return Path.cwd()
+    return date_dir(reports_dir, name.trade_date)
 
 
 def runs_table(
@@ -131,12 +140,18 @@ def runs_table(
 ) -> pd.DataFrame:
     """One row per archived run in ``window`` (oldest first): status, error, links, scraps.
 
-    Links are relative to ``link_base`` (default: the working directory, which for a notebook is
-    its own folder), so they open from JupyterLab and from the file system.
+    Links are relative to ``link_base`` (default: :func:`default_link_base`), so they open from
+    the rendered report, from JupyterLab and from the file system. The run executing this (the
+    review itself, still being written) is left out: it is not finished, let alone failed.
     """
     runs_dir, reports_dir = _settings_dirs(runs_dir, reports_dir)
-    base = Path(link_base or Path.cwd())
-    paths = archived_notebooks(runs_dir, window.start, window.end, job)
+    base = Path(link_base or default_link_base(reports_dir))
+    own = current_run()
+    paths = [
+        path
+        for path in archived_notebooks(runs_dir, window.start, window.end, job)
+        if own is None or path.resolve() != own
+    ]
     records = [run_record(path, reports_dir, base) for path in paths]
     table = pd.DataFrame.from_records(records)
     for column in BASE_COLUMNS:
@@ -144,6 +159,20 @@ def runs_table(
             table[column] = pd.Series(dtype="object")
     scraps = [c for c in table.columns if c not in BASE_COLUMNS]
     return table[BASE_COLUMNS[:5] + scraps + BASE_COLUMNS[5:]]
+
+
+def runs_html(table: pd.DataFrame):
+    """The runs table for display: whole values (no ``…``), report and notebook as links."""
+    from IPython.display import HTML
+
+    if table.empty:
+        return HTML("<p>No archived runs in this window.</p>")
+    shown = table.copy()
+    for column in ("report", "notebook"):
+        shown[column] = shown[column].map(lambda href: _anchor(href, html.escape(str(href))))
+    text = [c for c in shown.columns if c not in ("report", "notebook")]
+    shown[text] = shown[text].map(lambda v: "" if v is None or v != v else html.escape(str(v)))
+    return HTML(shown.to_html(index=False, escape=False, classes="runs", border=0))
 
 
 def status_counts(table: pd.DataFrame) -> pd.DataFrame:

@@ -29,6 +29,7 @@ import logging
 import os
 import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -219,8 +220,12 @@ def execute_notebook(
 
     config = Config()
     # IPC sockets instead of localhost TCP: no ports to other local users, and no ipykernel
-    # "running over TCP without encryption" warning in every cron log.
+    # "running over TCP without encryption" warning in every cron log. They live in a private
+    # folder per run: with the default (kernel-ipc-N in the notebook's folder) two runs started
+    # together pick the same socket names and break each other ("Invalid Signature").
+    sockets = tempfile.TemporaryDirectory(prefix="allocator-kernel-")
     config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = os.path.join(sockets.name, "kernel")
     try:
         papermill.execute_notebook(
             str(notebook),
@@ -253,6 +258,8 @@ def execute_notebook(
         return f"DeadKernelError: the kernel died ({exc})"
     except Exception as exc:  # noqa: BLE001 - a kernel that never started, a broken notebook...
         return f"{type(exc).__name__}: {exc}"
+    finally:
+        sockets.cleanup()
     return None
 
 
@@ -327,6 +334,25 @@ class RunResult:
         return f"{head} in {self.seconds:.1f} s{where}"
 
 
+def backtest_headline(notebook: Path) -> str | None:
+    """The headline of an archived backtest, from its glued ``metrics``; None without them.
+
+    E.g. ``TWR 81.8 %, CAGR 6.2 %, Sharpe 0.66, max drawdown -19.1 %, exposure 60.1 %, final
+    value $3,664,029``: what ``allocator run backtest`` prints after the run's summary line.
+    """
+    import scrapbook as sb
+
+    from allocator.notebook.formats import metrics_headline
+
+    try:
+        scraps = sb.read_notebook(str(notebook)).scraps
+    except Exception:  # noqa: BLE001 - no headline is better than a failing command
+        log.debug("cannot read the scraps of %s", notebook, exc_info=True)
+        return None
+    metrics = scraps["metrics"].data if "metrics" in scraps else None
+    return metrics_headline(metrics) if isinstance(metrics, dict) else None
+
+
 def _engine_for(settings: Settings) -> sa.Engine:
     from allocator.shell.persistence import make_engine
     from allocator.shell.persistence.migrate import require_current
@@ -340,7 +366,7 @@ def _write_index(engine: sa.Engine, settings: Settings) -> None:
     from allocator.notebook.index import write_index
 
     try:
-        write_index(engine, settings.reports_dir)
+        write_index(engine, settings.reports_dir, runs_dir=settings.runs_dir)
     except Exception:  # noqa: BLE001 - the index is a convenience; the run itself is recorded
         log.exception("could not regenerate %s", settings.reports_dir / "index.html")
 

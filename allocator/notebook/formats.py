@@ -1,0 +1,78 @@
+"""How reports show numbers: percentages, ratios and dollars, as text a reviewer reads.
+
+The metrics themselves are decimals (0.062 is 6.2 %) and dollars as floats; these functions only
+turn them into text, the same in a notebook table, a rendered report and the terminal. A missing
+value (None, NaN, ±inf: a cash benchmark has no Sharpe ratio) is shown as ``—``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+MISSING = "—"
+
+
+def _number(value: object) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def percent(value: object, digits: int = 1) -> str:
+    """A decimal as a percentage: ``0.0618`` -> ``6.2 %``, ``-0.191`` -> ``-19.1 %``."""
+    number = _number(value)
+    return MISSING if number is None else f"{number * 100:.{digits}f} %"
+
+
+def ratio(value: object) -> str:
+    """A ratio (Sharpe, Sortino, Calmar) with two decimals: ``0.6612`` -> ``0.66``."""
+    number = _number(value)
+    return MISSING if number is None else f"{number:.2f}"
+
+
+def dollars(value: object) -> str:
+    """Whole dollars with thousands separators: ``3664029.4`` -> ``$3,664,029``."""
+    number = _number(value)
+    if number is None:
+        return MISSING
+    sign = "-" if number < 0 else ""
+    return f"{sign}${abs(number):,.0f}"
+
+
+def count(value: object) -> str:
+    """A whole number with thousands separators: ``1234.0`` -> ``1,234``."""
+    number = _number(value)
+    return MISSING if number is None else f"{number:,.0f}"
+
+
+#: How each backtest metric is shown: its label and its format, in the order of the tables.
+METRIC_FORMATS = {
+    "twr": ("TWR", percent),
+    "cagr": ("CAGR", percent),
+    "mwr": ("MWR (IRR)", percent),
+    "volatility": ("volatility", percent),
+    "sharpe": ("Sharpe", ratio),
+    "sortino": ("Sortino", ratio),
+    "max_drawdown": ("max drawdown", percent),
+    "calmar": ("Calmar", ratio),
+    "exposure": ("exposure", percent),
+    "final_value": ("final value", dollars),
+    "total_deposits": ("deposits", dollars),
+    "n_trades": ("trades", count),
+}
+#: The metrics of a backtest's one-line headline.
+HEADLINE = ("twr", "cagr", "sharpe", "max_drawdown", "exposure", "final_value")
+
+
+def metrics_headline(metrics: Mapping[str, object]) -> str:
+    """One line: ``TWR 81.8 %, CAGR 6.2 %, Sharpe 0.66, max drawdown -19.1 %, ...``."""
+    parts = []
+    for key in HEADLINE:
+        label, show = METRIC_FORMATS[key]
+        parts.append(f"{label} {show(metrics.get(key))}")
+    return ", ".join(parts)
