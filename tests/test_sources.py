@@ -102,13 +102,16 @@ def test_csv_errors_name_symbol_file_and_row(tmp_path, text, match):
     assert err.value.symbol == "SPY"
 
 
-def test_csv_missing_file_and_folder(tmp_path):
+def test_csv_missing_file_and_folder(tmp_path, monkeypatch):
     with pytest.raises(MarketDataError, match="no file XYZ.csv"):
         CsvSource(tmp_path).fetch("XYZ", D(2025, 1, 1), D(2025, 1, 2))
     with pytest.raises(SettingsError, match="not a folder"):
         CsvSource(tmp_path / "nope")
-    with pytest.raises(SettingsError, match="--csv-dir is required"):
+    monkeypatch.delenv("ALLOCATOR_MARKET_CSV_DIR", raising=False)
+    with pytest.raises(SettingsError, match="--csv-dir is required .*ALLOCATOR_MARKET_CSV_DIR"):
         make_source("csv")
+    monkeypatch.setenv("ALLOCATOR_MARKET_CSV_DIR", str(tmp_path))
+    assert make_source("csv").name == "csv"
     with pytest.raises(SettingsError, match="unknown source"):
         make_source("bloomberg")
 
