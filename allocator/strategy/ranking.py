@@ -68,6 +68,8 @@ def composite_score(momentum, price_momentum, consistent, config: TradingConfig)
     """
     base = config.momentum_weight * momentum
     base = base + config.price_momentum_weight * price_momentum
+    if isinstance(consistent, bool):  # one asset at one close: plain floats, no array
+        return base * (TREND_CONSISTENCY_BONUS if consistent else 1.0)
     return base * np.where(consistent, TREND_CONSISTENCY_BONUS, 1.0)
 
 
