@@ -72,6 +72,7 @@ def execute_trades(
     trade_date = calendar.require_session(trade_date, "trade date")
     settled = settle_pending(engine, calendar.previous_session(trade_date), quotes=quotes)
     with engine.begin() as conn:
+        ledger.lock_book(conn)  # the stale-state check and the balances read under the lock
         stuck = sorted(
             {
                 str(r.trade_date)

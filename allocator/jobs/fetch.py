@@ -22,6 +22,7 @@ from allocator.jobs.settlement import mark_to_market, settle_pending
 from allocator.shell import calendar
 from allocator.shell.marketdata import make_source
 from allocator.shell.marketdata.base import MarketDataSource
+from allocator.shell.persistence import ledger
 from allocator.shell.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ def fetch_bars(
     # value the portfolio: fill and mark now, so no manual step follows a 9:30 execution.
     result.settled = settle_pending(engine, trade_date)
     with engine.begin() as conn:
+        ledger.lock_book(conn)
         result.valued = mark_to_market(conn, trade_date)
     for day, n in result.settled:
         log.info("filled %d pending order(s) of %s at its open", n, day)

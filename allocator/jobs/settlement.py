@@ -90,6 +90,7 @@ def settle_pending(
         dates = sorted({r.trade_date for r in ledger.pending_trades(conn, through=through)})
     for day in dates:
         with engine.begin() as conn:
+            ledger.lock_book(conn)
             n = fill_date(conn, day, quotes)
             if n == 0 and ledger.pending_trades(conn, through=day):
                 break

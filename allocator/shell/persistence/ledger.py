@@ -13,11 +13,18 @@ from collections.abc import Iterable, Mapping
 import pandas as pd
 import sqlalchemy as sa
 
+from allocator.exceptions import DatabaseError
 from allocator.portfolio.book import Book, Position
 from allocator.portfolio.fills import Fill, Order
 from allocator.portfolio.session import value_at_close
 from allocator.shell.persistence.engine import utcnow
-from allocator.shell.persistence.schema import cash_ledger, portfolio, trades, valuations
+from allocator.shell.persistence.schema import (
+    book_lock,
+    cash_ledger,
+    portfolio,
+    trades,
+    valuations,
+)
 
 TRADE_COLUMNS = [
     "trade_date",
@@ -31,6 +38,22 @@ TRADE_COLUMNS = [
     "signal_id",
     "id",
 ]
+
+
+def lock_book(conn: sa.Connection) -> None:
+    """Take the book's lock for the rest of the caller's transaction: call it first.
+
+    It updates the one ``book_lock`` row. On PostgreSQL that row lock (as ``SELECT ... FOR
+    UPDATE`` would) makes every other book transaction wait at the same statement until this one
+    ends; on SQLite the write takes the database's write lock at once (as ``BEGIN IMMEDIATE``
+    would). Balances, pending orders and positions read after it are therefore the committed
+    ones, and no other writer can change them before this transaction commits.
+    """
+    done = conn.execute(
+        book_lock.update().where(book_lock.c.id == 1).values(version=book_lock.c.version + 1)
+    )
+    if done.rowcount != 1:
+        raise DatabaseError("the book_lock row is missing: run `allocator db upgrade`")
 
 
 def load_book(conn: sa.Connection) -> Book:
@@ -267,3 +290,8 @@ def realized_pnl_total(conn: sa.Connection, through: dt.date | None = None) -> f
     if through is not None:
         stmt = stmt.where(trades.c.trade_date <= through)
     return float(conn.execute(stmt).scalar_one())
+
+
+def cash_entries(conn: sa.Connection) -> list[sa.Row]:
+    """Every cash ledger entry, in the order it was written."""
+    return list(conn.execute(sa.select(cash_ledger).order_by(cash_ledger.c.id)))

@@ -162,6 +162,15 @@ valuations = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# One row whose update every change to the book (ledger, orders, positions, valuations) makes
+# first: the writers of the book take turns (revision 0003; see ledger.lock_book).
+book_lock = sa.Table(
+    "book_lock",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
+
 job_runs = sa.Table(
     "job_runs",
     metadata,
