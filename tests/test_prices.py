@@ -53,9 +53,14 @@ def test_revised_bar_is_updated_and_logged(engine, caplog):
     revised = bars.copy()
     revised.loc[2, "close"] = revised.loc[2, "close"] + 1.0
     with caplog.at_level(logging.WARNING), engine.begin() as conn:
-        result = upsert_bars(conn, "SPY", revised, "vendor")
+        kept = upsert_bars(conn, "SPY", revised, "vendor")  # another source: kept by default
+    assert kept.updated == 0 and len(kept.revisions) == 1
+    with engine.begin() as conn:
+        result = upsert_bars(conn, "SPY", revised, "vendor", on_revision="replace")
     assert result.updated == 1 and result.inserted == 0 and len(result.revisions) == 1
-    assert "revised the bar" in caplog.text and str(bars.loc[2, "date"]) in caplog.text
+    assert "vendor reports the bar differently" in caplog.text
+    assert "kept the synthetic bar (pass --on-revision replace" in caplog.text
+    assert str(bars.loc[2, "date"]) in caplog.text
     with engine.connect() as conn:
         stored = load_bars(conn, ["SPY"])
     assert stored.loc[2, "close"] == revised.loc[2, "close"] and stored.loc[2, "source"] == "vendor"

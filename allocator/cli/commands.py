@@ -140,9 +140,10 @@ def _add_backfill_parser(sub) -> None:
     )
     bf.add_argument(
         "--on-revision",
-        choices=("update", "keep"),
+        choices=("update", "keep", "replace"),
         default="update",
-        help="a stored bar the source now reports differently: store the revision or keep the old",
+        help="a stored bar the source now reports differently: update (store a revision of the "
+        "same source), keep (keep the stored bar), replace (also overwrite another source's bar)",
     )
     bf.set_defaults(func=cmd_backfill)
 

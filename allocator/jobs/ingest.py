@@ -18,7 +18,7 @@ from allocator.exceptions import AllocatorError, ConfigNotFoundError, MarketData
 from allocator.shell import calendar
 from allocator.shell.marketdata.base import MarketDataSource
 from allocator.shell.persistence.configs import active_version
-from allocator.shell.persistence.prices import UpsertResult, upsert_bars
+from allocator.shell.persistence.prices import UpsertResult, stored_sources, upsert_bars
 from allocator.strategy.config import DEFAULT_ASSETS
 
 log = logging.getLogger(__name__)
@@ -124,9 +124,14 @@ def ingest(
     on_revision: str = "update",
     progress: bool | None = None,
 ) -> IngestReport:
-    """Fetch ``symbols`` from ``source`` over [start, end] and upsert NYSE-session bars."""
+    """Fetch ``symbols`` from ``source`` over [start, end] and upsert NYSE-session bars.
+
+    The synthetic market is refused on a database that holds bars from any other source: its
+    made-up prices must never mix with real history.
+    """
     from tqdm import tqdm
 
+    refuse_synthetic_over_real(engine, source.name)
     sessions = calendar.sessions_between(start, end)
     report = IngestReport(
         source=source.name, start=start, end=end, last_session=sessions[-1] if sessions else None
@@ -185,3 +190,17 @@ def default_symbols(engine: sa.Engine) -> tuple[str, ...]:
             return active_version(conn).config.assets
     except ConfigNotFoundError:
         return DEFAULT_ASSETS
+
+
+def refuse_synthetic_over_real(engine: sa.Engine, source_name: str) -> None:
+    """Raise :class:`MarketDataError` when synthetic bars would join another source's bars."""
+    if source_name != "synthetic":
+        return
+    with engine.connect() as conn:
+        others = sorted(stored_sources(conn) - {"synthetic"})
+    if others:
+        raise MarketDataError(
+            "synthetic",
+            f"the database holds bars from {', '.join(others)}: the synthetic market would mix "
+            "made-up prices with that history; use another DATABASE_URL to try things out",
+        )

@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 
 _VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
 #: Revision policies for a bar already stored with different values.
-REVISION_POLICIES = ("update", "keep")
+#: A stored bar the source now reports differently: ``update`` stores a revision of the same
+#: source, ``keep`` keeps the stored bar, ``replace`` also lets another source overwrite it.
+REVISION_POLICIES = ("update", "keep", "replace")
 
 
 @dataclass
@@ -81,6 +83,7 @@ def _stored_bars(
             sa.select(
                 price_history.c.id,
                 price_history.c.date,
+                price_history.c.source,
                 *[price_history.c[c] for c in _VALUE_COLUMNS],
             )
             .where(price_history.c.symbol == symbol)
@@ -101,31 +104,52 @@ def _apply_revision(
     on_revision: str,
     result: UpsertResult,
 ) -> None:
-    """Note and log a vendor revision of a stored bar; replace the bar when the policy says so."""
+    """Note and log a revision of a stored bar; replace the bar when the policy says so.
+
+    A bar stored from another source is replaced only with ``on_revision="replace"``: real
+    history is never silently overwritten by, say, the synthetic market.
+    """
     result.revisions.append(
         {
             "date": day,
+            "old_source": stored.source,
+            "new_source": source,
             **{f"old_{c}": getattr(stored, c) for c in _VALUE_COLUMNS},
             **{f"new_{c}": values[c] for c in _VALUE_COLUMNS},
         }
     )
+    other = stored.source != source
+    store = on_revision == "replace" or (on_revision == "update" and not other)
+    if store:
+        outcome = "stored the revision" if not other else f"replaced the {stored.source} bar"
+    elif other:
+        outcome = f"kept the {stored.source} bar (pass --on-revision replace to take {source}'s)"
+    else:
+        outcome = "kept the stored bar"
+    who = f"{source} reports the bar differently" if other else "vendor revised the bar"
     log.warning(
-        "%s %s: vendor revised the bar (close %s -> %s, open %s -> %s); %s",
+        "%s %s: %s (close %s -> %s, open %s -> %s); %s",
         symbol,
         day,
+        who,
         stored.close,
         values["close"],
         stored.open,
         values["open"],
-        "stored the revision" if on_revision == "update" else "kept the stored bar",
+        outcome,
     )
-    if on_revision == "update":
+    if store:
         conn.execute(
             price_history.update()
             .where(price_history.c.id == stored.id)
             .values(**values, source=source, fetched_at=now)
         )
         result.updated += 1
+
+
+def stored_sources(conn: sa.Connection) -> set[str]:
+    """The sources of the bars stored in ``price_history``."""
+    return set(conn.execute(sa.select(price_history.c.source).distinct()).scalars())
 
 
 def upsert_bars(
@@ -141,8 +165,9 @@ def upsert_bars(
 
     Only dates in ``sessions`` (NYSE sessions) are stored; others are skipped and reported. A bar
     already stored with different values is a vendor revision: with ``on_revision="update"`` the
-    stored bar is replaced, with ``"keep"`` it is left; either way it is logged with old and new
-    values and returned in ``revisions``. Runs inside the caller's transaction.
+    stored bar is replaced if it came from the same source, with ``"replace"`` whatever its
+    source, with ``"keep"`` it is left; either way it is logged with old and new values and
+    returned in ``revisions``. Runs inside the caller's transaction.
     """
     if on_revision not in REVISION_POLICIES:
         raise ValueError(f"on_revision={on_revision!r}: use one of {REVISION_POLICIES}")
