@@ -136,13 +136,8 @@ def ingest(
     report = IngestReport(
         source=source.name, start=start, end=end, last_session=sessions[-1] if sessions else None
     )
-    bar = tqdm(
-        symbols,
-        desc=f"{source.name} bars",
-        unit="symbol",
-        disable=None if progress is None else not progress,
-        leave=False,
-    )
+    label = f"{source.name} bars"
+    bar = tqdm(symbols, desc=label, unit="symbol", disable=_quiet(progress), leave=False)
     for symbol in bar:
         bar.set_postfix_str(symbol)
         outcome = SymbolOutcome(symbol=symbol)
@@ -190,6 +185,11 @@ def default_symbols(engine: sa.Engine) -> tuple[str, ...]:
             return active_version(conn).config.assets
     except ConfigNotFoundError:
         return DEFAULT_ASSETS
+
+
+def _quiet(progress: bool | None) -> bool | None:
+    """tqdm's ``disable``: None shows a bar only on a terminal."""
+    return None if progress is None else not progress
 
 
 def refuse_synthetic_over_real(engine: sa.Engine, source_name: str) -> None:
