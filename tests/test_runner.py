@@ -371,3 +371,37 @@ def test_runs_command_lists_newest_first(job_env, capfd):
     assert [line.split()[2] for line in out[1:]] == ["tune", "fetch"]
     assert main(["runs", "--status", "nope"]) == 2
     assert [r.job for r in list_runs(job_env.engine, job="tune")] == ["tune"]
+
+
+@pytest.mark.parametrize(
+    "job, pairs, expected",
+    [
+        ("signal", [("replace", "no")], {"replace": False}),
+        ("signal", [("replace", "False")], {"replace": False}),
+        ("signal", [("replace", "0")], {"replace": False}),
+        ("signal", [("replace", "yes")], {"replace": True}),
+        ("tune", [("months", "3"), ("workers", "1")], {"months": 3, "workers": 1}),
+        ("backtest", [("start", "2005-01-03")], {"start": "2005-01-03"}),
+        ("sweep", [("grid", '{"cash_deploy_rate": [0]}')], {"grid": '{"cash_deploy_rate": [0]}'}),
+    ],
+)
+def test_p_values_are_read_by_the_type_of_the_notebooks_default(job, pairs, expected):
+    plan = runner.plan_run(job, date="2026-11-02", parameters=runner.parse_parameters(pairs))
+    assert {k: plan.parameters[k] for k in expected} == expected
+    assert all(type(plan.parameters[k]) is type(v) for k, v in expected.items())
+
+
+@pytest.mark.parametrize(
+    "job, pairs, message",
+    [
+        ("signal", [("replace", "maybe")], "parameter 'replace' takes True or False"),
+        ("tune", [("months", "three")], "parameter 'months' takes a number like its default"),
+        ("tune", [("months", "2.5")], "parameter 'months' takes a whole number"),
+        ("tune", [("months", "9" * 5000)], "is 5,000 characters long"),
+        ("tune", [("workers", "1e300")], "parameter 'workers' takes a whole number"),
+        ("tune", [("workers", "9" * 15)], "is out of any sensible range"),
+    ],
+)
+def test_p_values_of_the_wrong_type_are_refused_before_a_kernel_starts(job, pairs, message):
+    with pytest.raises(JobError, match=message):
+        runner.plan_run(job, date="2026-11-02", parameters=runner.parse_parameters(pairs))

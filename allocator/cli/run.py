@@ -105,8 +105,9 @@ def add_run_parser(subparsers) -> argparse.ArgumentParser:
         action="append",
         metavar=("NAME", "VALUE"),
         default=[],
-        help="a notebook parameter (repeatable); VALUE is parsed as int, float, True/False/None, "
-        "else kept as a string. Secrets are never parameters: they come from the environment.",
+        help="a notebook parameter (repeatable); VALUE is read by the type of the parameter's "
+        "default: True/False (yes/no, 1/0), a number, or text; anything else is refused. "
+        "Secrets are never parameters: they come from the environment.",
     )
     run.add_argument(
         "--source",

@@ -32,6 +32,8 @@ def parse_value(text: str) -> object:
     """
     if text in _LITERALS:
         return _LITERALS[text]
+    if len(text) > 30:  # no parameter takes such a number: kept as text, checked later
+        return text
     if _INT.match(text):
         return int(text)
     if _FLOAT.match(text):
@@ -124,5 +126,64 @@ def source_options(
     for option, name, value in options:
         if name in out:
             raise JobError(f"{option} and -p {name} are both given: give one of them")
+        out[name] = value
+    return out
+
+
+#: How ``-p`` text reads for a parameter whose default is a bool.
+TRUE_WORDS = {"true", "yes", "y", "on", "1"}
+FALSE_WORDS = {"false", "no", "n", "off", "0"}
+#: The longest ``-p`` value taken (a longer one is a mistake, not a parameter).
+MAX_VALUE_CHARS = 2000
+
+
+def _default_of(spec: Mapping) -> object:
+    import ast
+
+    try:
+        return ast.literal_eval(str(spec.get("default", "None")))
+    except (ValueError, SyntaxError):
+        return None
+
+
+def _as_bool(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise JobError(f"parameter {name!r} takes True or False (or yes/no, 1/0), not {value!r}")
+
+
+def _as_number(name: str, value: object, kind: type) -> object:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise JobError(f"parameter {name!r} takes a number like its default, not {value!r}")
+    if kind is int and not isinstance(value, int):
+        raise JobError(f"parameter {name!r} takes a whole number, not {value!r}")
+    if abs(value) > 1e12 or value != value:
+        raise JobError(f"parameter {name!r}: {value!r} is out of any sensible range")
+    return kind(value)
+
+
+def coerce_parameters(given: Mapping[str, object], declared: Mapping[str, dict]) -> dict:
+    """``-p`` values read by the type of each notebook parameter's default, or a JobError.
+
+    A bool default takes True/False, yes/no, 1/0 (anything else is refused, never read as true);
+    an int or float default a number; a str default keeps the text as given. Parameters whose
+    default is None keep :func:`parse_value`'s reading. Over-long values are refused.
+    """
+    out: dict[str, object] = {}
+    for name, value in given.items():
+        if len(str(value)) > MAX_VALUE_CHARS:
+            raise JobError(f"parameter {name!r} is {len(str(value)):,} characters long")
+        default = _default_of(declared[name]) if name in declared else None
+        if isinstance(default, bool):
+            value = _as_bool(name, value)
+        elif isinstance(default, int | float):
+            value = _as_number(name, value, type(default))
+        elif isinstance(default, str) and not isinstance(value, str):
+            value = str(value)
         out[name] = value
     return out

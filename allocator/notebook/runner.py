@@ -44,7 +44,11 @@ from allocator.notebook.jobspec import JobSpec, get_job, skip_reason
 
 # TRADE_DATE, parse_value and parse_parameters are re-exported: the CLI and tests read them here.
 from allocator.notebook.parameters import TRADE_DATE as TRADE_DATE
-from allocator.notebook.parameters import check_parameters, declared_parameters
+from allocator.notebook.parameters import (
+    check_parameters,
+    coerce_parameters,
+    declared_parameters,
+)
 from allocator.notebook.parameters import parse_parameters as parse_parameters
 from allocator.notebook.parameters import parse_value as parse_value
 from allocator.notebook.sidecar import run_environment, sidecars_of
@@ -150,6 +154,7 @@ def plan_run(
         raise JobError(f"job {spec.name}: notebook {notebook} does not exist")
     declared = declared_parameters(notebook)
     check_parameters(spec, given, declared, secrets or [])
+    given = coerce_parameters(given, declared)
 
     if date is None:
         trade_date = today_eastern(now)
