@@ -187,3 +187,11 @@ def coerce_parameters(given: Mapping[str, object], declared: Mapping[str, dict])
             value = str(value)
         out[name] = value
     return out
+
+
+def checked_parameters(
+    spec: JobSpec, given: Mapping[str, object], declared: Mapping[str, dict], secrets: list[str]
+) -> dict:
+    """:func:`check_parameters`, then :func:`coerce_parameters`: the values to inject."""
+    check_parameters(spec, given, declared, secrets)
+    return coerce_parameters(given, declared)

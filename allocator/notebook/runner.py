@@ -44,11 +44,7 @@ from allocator.notebook.jobspec import JobSpec, get_job, skip_reason
 
 # TRADE_DATE, parse_value and parse_parameters are re-exported: the CLI and tests read them here.
 from allocator.notebook.parameters import TRADE_DATE as TRADE_DATE
-from allocator.notebook.parameters import (
-    check_parameters,
-    coerce_parameters,
-    declared_parameters,
-)
+from allocator.notebook.parameters import checked_parameters, declared_parameters
 from allocator.notebook.parameters import parse_parameters as parse_parameters
 from allocator.notebook.parameters import parse_value as parse_value
 from allocator.notebook.sidecar import run_environment, sidecars_of
@@ -153,8 +149,7 @@ def plan_run(
     if not notebook.is_file():
         raise JobError(f"job {spec.name}: notebook {notebook} does not exist")
     declared = declared_parameters(notebook)
-    check_parameters(spec, given, declared, secrets or [])
-    given = coerce_parameters(given, declared)
+    given = checked_parameters(spec, given, declared, secrets or [])
 
     if date is None:
         trade_date = today_eastern(now)
