@@ -3,7 +3,7 @@
 The market moves through phases — ``calm``, ``bull`` and ``bear`` trends, and short ``crash``
 episodes — chosen by a seeded Markov chain over NYSE sessions. Each symbol follows a common market
 factor (with its own beta) plus idiosyncratic noise. Every random stream has its own generator, so
-the bar of a given date depends only on the random seed, the symbol and the date: any range asked for
+a date's bar depends only on the random seed, the symbol and the date: any range asked for
 returns the same bars for the dates it shares with any other range. Rows are stored with source
 ``synthetic`` so they are never mistaken for real prices.
 """
