@@ -152,3 +152,21 @@ def test_earlier_pending_orders_block_a_later_execution(engine):
     _signal(engine, D, allocations={"SPY": 100.0})
     with pytest.raises(ExecutionError, match="orders of 2025-02-28 are still pending"):
         execute_trades(engine, D)
+
+
+def test_an_earlier_date_is_refused_once_a_later_one_is_executed(engine):
+    seed(engine, dt.date(2025, 2, 3), D)
+    _signal(engine, PREV, allocations={"SPY": 300.0})
+    _signal(engine, D, allocations={"SPY": 500.0})
+    execute_trades(engine, D)
+    before = (_count(engine, trades), _count(engine, cash_ledger))
+    with pytest.raises(ExecutionError, match="allow_out_of_order True") as refused:
+        execute_trades(engine, PREV)
+    assert f"{D} is already executed" in str(refused.value)
+    assert (_count(engine, trades), _count(engine, cash_ledger)) == before  # nothing changed
+    assert not execute_trades(engine, D).out_of_order  # re-running the later date still works
+
+    late = execute_trades(engine, PREV, allow_out_of_order=True)
+    assert late.out_of_order and late.deposited
+    assert "OUT OF ORDER" in late.summary_line()
+    assert not execute_trades(engine, PREV).out_of_order  # now executed: a re-run is a no-op

@@ -4,7 +4,8 @@
 the first session of the month: a skipped run is recorded); 1 the job failed (its notebook is
 archived and rendered with the error on top, the reason is one line on stderr); 2 a bad argument
 (unknown job or parameter, malformed date, a date that is not a session), refused before any
-kernel starts and before anything is written.
+kernel starts and before anything is written; 75 the same job and date is already running
+(the holder's PID, host and start time are named; cron may simply retry later).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from allocator.exceptions import JobError
 from allocator.notebook.jobspec import JOBS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: sysexits.h EX_TEMPFAIL: another run holds the job and date; try again later.
+EXIT_LOCKED = 75
 
 
 def _usage_error(exc: Exception) -> int:
@@ -26,6 +29,7 @@ def _usage_error(exc: Exception) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from allocator.notebook.runner import parse_parameters, run_job
+    from allocator.shell.persistence.runlock import RunLocked
 
     try:
         parameters = parse_parameters(args.parameters)
@@ -39,6 +43,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     except JobError as exc:
         return _usage_error(exc)
+    except RunLocked as exc:
+        print(f"allocator: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
     except OSError as exc:  # the archive or reports folder cannot be written
         print(f"allocator: run {args.job}: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -148,6 +155,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return _usage_error(JobError(f"--job {args.job!r}: use one of {', '.join(JOBS)}"))
     engine = make_engine(get_settings().database_url)
     require_current(engine)
+    if args.repair:
+        return _repair(engine)
+    if args.verify:
+        return _verify(engine)
     runs = list_runs(engine, job=args.job, status=args.status, since=since, limit=args.limit)
     if not runs:
         print("no runs recorded")
@@ -165,11 +176,50 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _repair(engine) -> int:
+    """``runs --repair``: mark runs whose runner is gone as abandoned."""
+    from allocator.notebook.supervision import repair_abandoned
+
+    marked = repair_abandoned(engine)
+    for run in marked:
+        print(f"run {run.id} {run.job} {run.trade_date}: {run.error}")
+    print(f"{len(marked)} abandoned run(s) marked" if marked else "no abandoned runs")
+    return EXIT_OK
+
+
+def _verify(engine) -> int:
+    """``runs --verify``: archived notebooks changed or deleted since their run; exit 1 if any."""
+    from allocator.notebook.supervision import verify_runs
+
+    checked, problems = verify_runs(engine)
+    for problem in problems:
+        print(problem.line())
+    print(
+        f"{checked} archived notebook(s) checked against their SHA-256: "
+        + (f"{len(problems)} changed or deleted" if problems else "all intact")
+    )
+    return EXIT_FAILED if problems else EXIT_OK
+
+
 def add_runs_parser(subparsers) -> argparse.ArgumentParser:
-    runs = subparsers.add_parser("runs", help="list recorded job runs, newest first")
+    runs = subparsers.add_parser(
+        "runs",
+        help="list recorded job runs, newest first (or --repair, --verify)",
+        description="List recorded job runs. --repair marks runs whose runner process is gone "
+        "as abandoned (their partial notebook is kept, read-only). --verify checks every "
+        "archived notebook against the SHA-256 recorded when its run finished: exit 1 when one "
+        "was changed or deleted.",
+    )
     runs.add_argument("--job", help=f"only this job ({', '.join(JOBS)})")
     runs.add_argument("--since", metavar="YYYY-MM-DD", help="only trade dates from this date")
-    runs.add_argument("--status", help="running, succeeded, failed or skipped")
+    runs.add_argument("--status", help="running, succeeded, failed, skipped or abandoned")
+    action = runs.add_mutually_exclusive_group()
+    action.add_argument(
+        "--repair", action="store_true", help="mark runs whose runner is gone as abandoned"
+    )
+    action.add_argument(
+        "--verify", action="store_true", help="list archived notebooks changed or deleted"
+    )
     runs.add_argument("--limit", type=int, default=20, help="at most N runs (default 20)")
     runs.set_defaults(func=cmd_runs)
     return runs
@@ -212,7 +262,9 @@ def add_crontab_parser(subparsers) -> argparse.ArgumentParser:
     )
     cron.add_argument("--mail", metavar="ADDRESS", help="mail ADDRESS when a job fails")
     cron.add_argument(
-        "--backup-dir", metavar="DIR", help="database backup folder (default var/backup)"
+        "--backup-dir",
+        metavar="DIR",
+        help="database backup folder (default ALLOCATOR_BACKUP_DIR or var/backup)",
     )
     cron.add_argument(
         "--logrotate",

@@ -46,6 +46,8 @@ class ExecutionResult:
     #: The latest stored close of each held symbol (for market values).
     closes: dict[str, float] = field(default_factory=dict)
     settled: list[tuple[dt.date, int]] = field(default_factory=list)
+    #: True when the date was executed after a later one (``-p allow_out_of_order True``).
+    out_of_order: bool = False
 
     @property
     def cash(self) -> float:
@@ -62,17 +64,49 @@ class ExecutionResult:
             f"execute {self.trade_date}: {self.action}, {filled} filled, {pending} pending, "
             f"cash {self.cash:,.2f}, realised P&L {self.realized_pnl:,.2f}, unrealised "
             f"{sum(self.unrealized_pnl.values()):,.2f}"
+            + (" (OUT OF ORDER: a later date was already executed)" if self.out_of_order else "")
         )
 
 
+def require_in_order(conn: sa.Connection, trade_date: dt.date, allow_out_of_order: bool) -> bool:
+    """Refuse to execute ``trade_date`` once a later date is executed; True if out of order.
+
+    The later days were decided on the cash and positions that executing ``trade_date`` now
+    would change. Re-running a date that is already executed changes nothing and is allowed;
+    ``allow_out_of_order`` lets an operator do it anyway (the report records it).
+    """
+    later = ledger.executed_after(conn, trade_date)
+    if later is None or ledger.has_deposit(conn, trade_date):
+        return False
+    if not allow_out_of_order:
+        raise ExecutionError(
+            f"{later} is already executed: executing {trade_date} now would change the cash and "
+            f"positions later days were decided on. If that is what you want, run it with "
+            f"-p allow_out_of_order True (the report records it)"
+        )
+    log.warning("execute %s out of order: %s is already executed", trade_date, later)
+    return True
+
+
 def execute_trades(
-    engine: sa.Engine, trade_date: dt.date, *, quotes: QuoteSource | None = None
+    engine: sa.Engine,
+    trade_date: dt.date,
+    *,
+    quotes: QuoteSource | None = None,
+    allow_out_of_order: bool = False,
 ) -> ExecutionResult:
-    """Deposit, record the signal's orders, and fill them at the open of ``trade_date``."""
+    """Deposit, record the signal's orders, and fill them at the open of ``trade_date``.
+
+    Refused (:class:`ExecutionError`) while a later date is already executed, unless
+    ``allow_out_of_order`` (see :func:`require_in_order`).
+    """
     trade_date = calendar.require_session(trade_date, "trade date")
+    with engine.connect() as conn:  # before settling anything: a refusal changes nothing
+        require_in_order(conn, trade_date, allow_out_of_order)
     settled = settle_pending(engine, calendar.previous_session(trade_date), quotes=quotes)
     with engine.begin() as conn:
         ledger.lock_book(conn)  # the stale-state check and the balances read under the lock
+        out_of_order = require_in_order(conn, trade_date, allow_out_of_order)
         stuck = sorted(
             {
                 str(r.trade_date)
@@ -93,6 +127,7 @@ def execute_trades(
         mark_to_market(conn, trade_date)
         result = _result(conn, trade_date, signal.id, signal.action, deposited)
     result.settled = settled
+    result.out_of_order = out_of_order
     log.info(result.summary_line())
     return result
 
@@ -145,7 +180,12 @@ def positions_frame(result: ExecutionResult) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def run_execute(trade_date: dt.date | str, *, settings: Settings | None = None) -> ExecutionResult:
+def run_execute(
+    trade_date: dt.date | str,
+    *,
+    settings: Settings | None = None,
+    allow_out_of_order: bool = False,
+) -> ExecutionResult:
     """The execute job as the notebook calls it (settings from the environment)."""
     from allocator.shell.marketdata import make_quote_source
     from allocator.shell.persistence.migrate import migrated_engine
@@ -153,4 +193,9 @@ def run_execute(trade_date: dt.date | str, *, settings: Settings | None = None) 
     settings = settings or get_settings()
     quotes = make_quote_source(settings)
     with migrated_engine(settings) as engine:
-        return execute_trades(engine, calendar.to_date(trade_date, "trade_date"), quotes=quotes)
+        return execute_trades(
+            engine,
+            calendar.to_date(trade_date, "trade_date"),
+            quotes=quotes,
+            allow_out_of_order=allow_out_of_order,
+        )

@@ -58,7 +58,12 @@ class RunPaths:
 def reserve_run_paths(
     runs_dir: Path, reports_dir: Path, job: str, trade_date: dt.date, moment: dt.datetime
 ) -> RunPaths:
-    """Claim fresh artifact paths for a run (creates the empty notebook file and the folders)."""
+    """Claim fresh artifact paths for a run (creates the empty notebook file and the folders).
+
+    The folders come first: when one cannot be created, no empty notebook is left behind.
+    """
+    report_folder = date_dir(reports_dir, trade_date)
+    report_folder.mkdir(parents=True, exist_ok=True)
     folder = date_dir(runs_dir, trade_date)
     folder.mkdir(parents=True, exist_ok=True)
     base = f"{job}_{trade_date.isoformat()}_{utc_stamp(moment)}"
@@ -72,8 +77,6 @@ def reserve_run_paths(
             break
         except FileExistsError:
             n += 1
-    report_folder = date_dir(reports_dir, trade_date)
-    report_folder.mkdir(parents=True, exist_ok=True)
     return RunPaths(
         notebook=candidate,
         html=report_folder / f"{stem}.html",

@@ -23,11 +23,10 @@ still reaches the archived notebook is replaced by ``***`` and the run's ``error
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import os
-import stat
+import socket
 import subprocess
 import tempfile
 import time
@@ -38,7 +37,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from allocator.exceptions import CalendarError, JobError, SettingsError
+from allocator.exceptions import CalendarError, DatabaseError, JobError, SettingsError
 from allocator.notebook.archive import RunPaths, reserve_run_paths
 from allocator.notebook.jobspec import JobSpec, get_job, skip_reason
 
@@ -48,7 +47,15 @@ from allocator.notebook.parameters import checked_parameters, declared_parameter
 from allocator.notebook.parameters import parse_parameters as parse_parameters
 from allocator.notebook.parameters import parse_value as parse_value
 from allocator.notebook.sidecar import run_environment, sidecars_of
+from allocator.notebook.supervision import (
+    KERNEL_START_LINES,
+    JobTimer,
+    file_digest,
+    make_read_only,
+    runner_environment,
+)
 from allocator.shell.calendar import is_session, to_date, today_eastern
+from allocator.shell.persistence.runlock import run_lock
 from allocator.shell.settings import PROJECT_ROOT, Settings, get_settings, mask_url
 
 if TYPE_CHECKING:
@@ -243,7 +250,11 @@ def execute_notebook(
             # jupyter_client interrupts the kernel first, and ipykernel sometimes logs a harmless
             # "KeyboardInterrupt caught in kernel" ERROR. Cell errors are in the notebook and a
             # dead kernel is reported as such, so the kernel's log is only noise there.
-            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+            # KERNEL_START_LINES ties the kernel to this process (allocator.shell.guard).
+            extra_arguments=[
+                "--IPKernelApp.log_level=CRITICAL",
+                f"--IPKernelApp.exec_lines={KERNEL_START_LINES}",
+            ],
         )
     except papermill.PapermillExecutionError as exc:
         evalue = str(exc.evalue).strip().splitlines()
@@ -295,12 +306,6 @@ def redact_file(path: Path, secrets: Iterable[str]) -> int:
     if count:
         path.write_text(text, encoding="utf-8")
     return count
-
-
-def _make_read_only(path: Path) -> None:
-    # On a file system without permissions the unique name still protects the file.
-    with contextlib.suppress(OSError):
-        path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -416,6 +421,30 @@ class StartedRun:
     clock: float
 
 
+def claim_paths(settings: Settings, plan: RunPlan, started_at: dt.datetime) -> RunPaths:
+    """Reserve the run's artifact paths; an unwritable folder is a one-line :class:`JobError`."""
+    try:
+        return reserve_run_paths(
+            settings.runs_dir, settings.reports_dir, plan.spec.name, plan.trade_date, started_at
+        )
+    except OSError as exc:
+        where = exc.filename or settings.runs_dir
+        raise JobError(
+            f"cannot write {where}: {exc.strerror or exc}; make the archive folders "
+            f"(ALLOCATOR_RUNS_DIR, ALLOCATOR_REPORTS_DIR) writable by this user"
+        ) from None
+
+
+def database_write_error(engine: sa.Engine, exc: sa.exc.DBAPIError) -> DatabaseError:
+    """A one-line error for a database this run cannot write (read-only file, no space...)."""
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    target = mask_url(engine.url.render_as_string(hide_password=True))
+    return DatabaseError(
+        f"cannot write to the database {target}: {reason}; check that the file and its folder "
+        f"are writable by this user (or the server's permissions)"
+    )
+
+
 def start_run(engine: sa.Engine, settings: Settings, plan: RunPlan) -> StartedRun:
     """Claim the run's artifact paths and insert its ``running`` row in ``job_runs``.
 
@@ -436,34 +465,50 @@ def start_run(engine: sa.Engine, settings: Settings, plan: RunPlan) -> StartedRu
     commit = git_commit()
     started_at = dt.datetime.now(dt.UTC)
     clock = time.monotonic()
-    paths = reserve_run_paths(
-        settings.runs_dir, settings.reports_dir, plan.spec.name, plan.trade_date, started_at
-    )
-    run_id = jobruns.insert_running(
-        engine,
-        plan.spec.name,
-        plan.trade_date,
-        parameters=plan.recorded,
-        git_commit=commit,
-        notebook_path=paths.notebook,
-        html_path=paths.html,
-        md_path=paths.markdown,
-        started_at=started_at,
-    )
+    paths = claim_paths(settings, plan, started_at)
+    try:
+        run_id = jobruns.insert_running(
+            engine,
+            plan.spec.name,
+            plan.trade_date,
+            parameters=plan.recorded,
+            git_commit=commit,
+            notebook_path=paths.notebook,
+            html_path=paths.html,
+            md_path=paths.markdown,
+            started_at=started_at,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+        )
+    except BaseException as exc:
+        paths.notebook.unlink(missing_ok=True)  # leave no empty artifact behind
+        if isinstance(exc, sa.exc.DBAPIError):
+            raise database_write_error(engine, exc) from None
+        raise
     log.debug("run %s: %s %s -> %s", run_id, plan.spec.name, plan.trade_date, paths.notebook)
     return StartedRun(run_id, plan, paths, commit, started_at, clock)
 
 
 def execute_run(
-    run: StartedRun, *, kernel_name: str, start_timeout: float, cell_timeout: float
+    run: StartedRun,
+    *,
+    kernel_name: str,
+    start_timeout: float,
+    cell_timeout: float,
+    job_timeout: float | None = None,
 ) -> str | None:
     """Execute a started run's notebook into its archive path with :func:`execute_notebook`.
 
     Returns None on success or the error's summary, as :func:`execute_notebook` does. The
-    kernel learns where its notebook is archived, for its sidecar files (:mod:`.sidecar`).
+    kernel learns where its notebook is archived, for its sidecar files (:mod:`.sidecar`), and
+    which process runs it (:mod:`allocator.shell.guard`); it is stopped after ``job_timeout``
+    seconds (default ``ALLOCATOR_JOB_TIMEOUT``).
     """
-    with run_environment(run.paths.notebook):
-        return execute_notebook(
+    from allocator.notebook.supervision import job_timeout as default_job_timeout
+
+    timer = JobTimer(job_timeout or default_job_timeout())
+    with run_environment(run.paths.notebook), runner_environment(), timer:
+        error = execute_notebook(
             run.plan.notebook,
             run.paths.notebook,
             run.plan.parameters,
@@ -472,6 +517,7 @@ def execute_run(
             start_timeout=start_timeout,
             cell_timeout=cell_timeout,
         )
+    return timer.message() if timer.fired else error
 
 
 def _redact_archive(run: StartedRun, secrets: list[str]) -> list[str]:
@@ -546,9 +592,16 @@ def finalize_run(
     )
     notes += _render_report(run, header, secrets)
     for path in (run.paths.notebook, *sidecars_of(run.paths.notebook)):
-        _make_read_only(path)
+        make_read_only(path)
     full_error = "; ".join([e for e in [error, *notes] if e]) or None
-    jobruns.finish_run(engine, run.run_id, status, error=full_error, finished_at=finished)
+    jobruns.finish_run(
+        engine,
+        run.run_id,
+        status,
+        error=full_error,
+        finished_at=finished,
+        sha256=file_digest(run.paths.notebook),
+    )
     _write_index(engine, settings)
     seconds = time.monotonic() - run.clock
     return RunResult(
@@ -576,8 +629,9 @@ def run_job(
     """Run ``job`` for ``date`` (default: today in New York) and record it; see the module doc.
 
     Raises :class:`JobError` (bad argument), :class:`SettingsError` (kernel missing, bad timeout)
-    or :class:`DatabaseError` before anything is written; returns a failed :class:`RunResult`
-    when the notebook itself fails.
+    or :class:`DatabaseError` before anything is written, and :class:`RunLocked` when another
+    process runs the same job and date; returns a failed :class:`RunResult` when the notebook
+    itself fails.
     """
     settings = settings or get_settings()
     secrets = settings.secret_values()
@@ -591,17 +645,34 @@ def run_job(
     if plan.skip is not None:
         result = record_skipped_run(engine, settings, plan)
     else:
-        run = start_run(engine, settings, plan)
-        error: str | None = INTERRUPTED
-        try:
-            error = execute_run(
-                run,
-                kernel_name=settings.kernel_name,
-                start_timeout=start_timeout,
-                cell_timeout=cell_timeout,
-            )
-        finally:
-            # Also on KeyboardInterrupt: the row must not stay "running" forever.
-            result = finalize_run(engine, settings, run, error, secrets)
+        with run_lock(engine, plan.spec.name, plan.trade_date):
+            result = _locked_run(engine, settings, plan, secrets, start_timeout, cell_timeout)
     log.debug(result.summary_line())
+    return result
+
+
+def _locked_run(
+    engine: sa.Engine,
+    settings: Settings,
+    plan: RunPlan,
+    secrets: list[str],
+    start_timeout: float,
+    cell_timeout: float,
+) -> RunResult:
+    """Start, execute and finalize a run while holding its job and date's lock."""
+    from allocator.notebook.supervision import repair_abandoned
+
+    repair_abandoned(engine, holding=(plan.spec.name, plan.trade_date))
+    run = start_run(engine, settings, plan)
+    error: str | None = INTERRUPTED
+    try:
+        error = execute_run(
+            run,
+            kernel_name=settings.kernel_name,
+            start_timeout=start_timeout,
+            cell_timeout=cell_timeout,
+        )
+    finally:
+        # Also on KeyboardInterrupt: the row must not stay "running" forever.
+        result = finalize_run(engine, settings, run, error, secrets)
     return result

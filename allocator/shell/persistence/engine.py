@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from allocator.exceptions import DatabaseError
+from allocator.shell.guard import guard_engine
 from allocator.shell.settings import mask_url
 
 
@@ -23,22 +25,55 @@ def _on_sqlite_connect(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def make_private_folder(folder: Path) -> None:
+    """Create ``folder`` and its missing parents with mode 0700; existing folders are left as is."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:  # created meanwhile by another process: theirs to keep
+            continue
+        os.chmod(path, 0o700)  # whatever the umask
+
+
+def create_private_file(path: Path) -> bool:
+    """Create ``path`` empty with mode 0600 (its folder 0700 if new); False when it exists."""
+    make_private_folder(path.parent)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    os.close(descriptor)
+    os.chmod(path, 0o600)
+    return True
+
+
 def make_engine(url: str, **kwargs) -> sa.Engine:
-    """An engine for ``url``; an SQLite file's folder is created if missing."""
+    """An engine for ``url``; a new SQLite file is created 0600 (a new folder 0700) first.
+
+    The file holds the whole book, so nobody but its owner may read it. An empty file is an
+    empty SQLite database; SQLite gives its journal files the database file's mode.
+    """
     try:
         parsed = make_url(url)
     except Exception:
         raise DatabaseError(f"DATABASE_URL {mask_url(url)!r} is not a valid database URL") from None
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
+            create_private_file(Path(parsed.database).expanduser())
         engine = sa.create_engine(parsed, **kwargs)
         sa.event.listen(engine, "connect", _on_sqlite_connect)
+        guard_engine(engine)  # in a job's kernel: commit only while its runner lives
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg2")
     try:
-        return sa.create_engine(parsed, pool_pre_ping=True, **kwargs)
+        engine = sa.create_engine(parsed, pool_pre_ping=True, **kwargs)
+        guard_engine(engine)
+        return engine
     except ModuleNotFoundError as exc:
         raise DatabaseError(
             f"no driver for {mask_url(url)!r} ({exc.name} is not installed)"

@@ -1,9 +1,10 @@
 """``job_runs``: one row per job run, written by the notebook runner and read by the reports index.
 
-A run is inserted as ``running`` before its kernel starts and finished as ``succeeded`` or
-``failed``; a run that had nothing to do (market closed, not the first session of the month) is
-inserted directly as ``skipped``. The ``error`` column holds a failure's one-line summary, or the
-reason a run was skipped.
+A run is inserted as ``running`` before its kernel starts (with the runner's ``pid`` and ``host``)
+and finished as ``succeeded`` or ``failed`` (with the archived notebook's ``sha256``); a run that
+had nothing to do (market closed, not the first session of the month) is inserted directly as
+``skipped``; a ``running`` run whose runner process is gone is marked ``abandoned``. The ``error``
+column holds a failure's one-line summary, or the reason a run was skipped or abandoned.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import sqlalchemy as sa
 from allocator.shell.persistence.engine import connect, utcnow
 from allocator.shell.persistence.schema import job_runs
 
-STATUSES = ("running", "succeeded", "failed", "skipped")
-FINAL_STATUSES = ("succeeded", "failed", "skipped")
+STATUSES = ("running", "succeeded", "failed", "skipped", "abandoned")
+FINAL_STATUSES = ("succeeded", "failed", "skipped", "abandoned")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class JobRun:
     git_commit: str | None
     parameters: dict | None
     error: str | None
+    pid: int | None = None
+    host: str | None = None
+    sha256: str | None = None
 
     @property
     def duration(self) -> dt.timedelta | None:
@@ -84,8 +88,10 @@ def insert_running(
     html_path: Path | str | None,
     md_path: Path | str | None,
     started_at: dt.datetime | None = None,
+    pid: int | None = None,
+    host: str | None = None,
 ) -> int:
-    """Record a run about to start; returns its id."""
+    """Record a run about to start, by runner process ``pid`` on ``host``; returns its id."""
     return _insert_run(
         engine,
         job=job,
@@ -97,6 +103,8 @@ def insert_running(
         md_path=_path(md_path),
         git_commit=git_commit,
         parameters=parameters,
+        pid=pid,
+        host=host,
     )
 
 
@@ -109,17 +117,42 @@ def finish_run(
     finished_at: dt.datetime | None = None,
     html_path: Path | str | None = None,
     md_path: Path | str | None = None,
+    sha256: str | None = None,
 ) -> None:
-    """Close a ``running`` row as ``succeeded`` or ``failed``."""
-    if status not in ("succeeded", "failed"):
-        raise ValueError(f"status={status!r}: a started run finishes as succeeded or failed")
-    values: dict = {"status": status, "error": error, "finished_at": finished_at or utcnow()}
+    """Close a ``running`` row as ``succeeded``, ``failed`` or ``abandoned``.
+
+    ``sha256`` is the archived notebook's digest, checked by ``allocator runs --verify``.
+    """
+    if status not in ("succeeded", "failed", "abandoned"):
+        raise ValueError(
+            f"status={status!r}: a started run finishes as succeeded, failed or abandoned"
+        )
+    values: dict = {
+        "status": status,
+        "error": error,
+        "finished_at": finished_at or utcnow(),
+        "sha256": sha256,
+    }
     if html_path is not None:
         values["html_path"] = _path(html_path)
     if md_path is not None:
         values["md_path"] = _path(md_path)
     with connect(engine) as conn, conn.begin():
         conn.execute(job_runs.update().where(job_runs.c.id == run_id).values(**values))
+
+
+def mark_abandoned(
+    engine: sa.Engine, run_id: int, error: str, *, sha256: str | None = None
+) -> bool:
+    """Mark a ``running`` row ``abandoned``; False when it is no longer running."""
+    values = {"status": "abandoned", "error": error, "finished_at": utcnow(), "sha256": sha256}
+    with connect(engine) as conn, conn.begin():
+        done = conn.execute(
+            job_runs.update()
+            .where(job_runs.c.id == run_id, job_runs.c.status == "running")
+            .values(**values)
+        )
+    return done.rowcount == 1
 
 
 def insert_skipped(

@@ -236,6 +236,17 @@ def filled_after(conn: sa.Connection, day: dt.date) -> bool:
     return conn.execute(stmt).first() is not None
 
 
+def executed_after(conn: sa.Connection, day: dt.date) -> dt.date | None:
+    """The latest date after ``day`` that was executed (a deposit or orders), or None."""
+    deposits = sa.select(sa.func.max(cash_ledger.c.entry_date)).where(
+        cash_ledger.c.kind == "deposit", cash_ledger.c.entry_date > day
+    )
+    orders = sa.select(sa.func.max(trades.c.trade_date)).where(trades.c.trade_date > day)
+    found = [conn.execute(q).scalar() for q in (deposits, orders)]
+    found = [d if isinstance(d, dt.date) else dt.date.fromisoformat(d) for d in found if d]
+    return max(found) if found else None
+
+
 def record_valuation(
     conn: sa.Connection, day: dt.date, book: Book, closes: Mapping[str, float]
 ) -> None:

@@ -186,8 +186,13 @@ job_runs = sa.Table(
     sa.Column("git_commit", sa.String(64), nullable=True),
     sa.Column("parameters", sa.JSON, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+    # Who runs it (a run whose process is gone is abandoned) and the archived notebook's digest.
+    sa.Column("pid", sa.Integer, nullable=True),
+    sa.Column("host", sa.String(255), nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=True),
     sa.CheckConstraint(
-        "status IN ('running', 'succeeded', 'failed', 'skipped')", name="status_known"
+        "status IN ('running', 'succeeded', 'failed', 'skipped', 'abandoned')",
+        name="status_known",
     ),
     sa.Index("ix_job_runs_job_trade_date", "job", "trade_date"),
 )

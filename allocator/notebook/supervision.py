@@ -1,0 +1,250 @@
+"""A run under supervision: its time limit, its kernel tied to it, abandoned runs, digests.
+
+- :class:`JobTimer` stops a run's kernel (and what the kernel started) when the whole job runs
+  longer than ``ALLOCATOR_JOB_TIMEOUT`` (default 30 minutes); the per-cell limit stays
+  ``ALLOCATOR_CELL_TIMEOUT``.
+- :func:`runner_environment` and :data:`KERNEL_START_LINES` tie the kernel to its runner
+  (:mod:`allocator.shell.guard`): when the runner dies, the kernel dies before committing.
+- :func:`repair_abandoned` marks ``running`` rows whose runner is gone as ``abandoned``: their
+  lock (:mod:`allocator.shell.persistence.runlock`) is free, which only the holder's death or
+  its end can do. Their partial notebook is kept, made read-only, digested and rendered with
+  the status on top.
+- :func:`file_digest` is the SHA-256 stored with every archived notebook, and
+  :func:`verify_runs` compares the archive with it (``allocator runs --verify``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import os
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from allocator.exceptions import SettingsError
+from allocator.shell.guard import ENV_RUNNER_PID
+
+log = logging.getLogger(__name__)
+
+ENV_JOB_TIMEOUT = "ALLOCATOR_JOB_TIMEOUT"
+DEFAULT_JOB_TIMEOUT = 1800.0
+#: Run in every job's kernel before the notebook's first cell.
+KERNEL_START_LINES = "import allocator.shell.guard as _guard; _guard.attach(); del _guard"
+
+
+def job_timeout() -> float:
+    """The whole job's limit in seconds, from ``ALLOCATOR_JOB_TIMEOUT``."""
+    raw = os.environ.get(ENV_JOB_TIMEOUT)
+    if raw in (None, ""):
+        return DEFAULT_JOB_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(
+            f"{ENV_JOB_TIMEOUT}={raw!r} is not a number of seconds, e.g. {DEFAULT_JOB_TIMEOUT:g}"
+        ) from None
+    if not 0 < value < 10**7:
+        raise SettingsError(f"{ENV_JOB_TIMEOUT}={raw!r}: set it to a positive number of seconds")
+    return value
+
+
+@contextlib.contextmanager
+def runner_environment() -> Iterator[None]:
+    """``ALLOCATOR_RUNNER_PID`` = this process for the kernels started in the block."""
+    before = os.environ.get(ENV_RUNNER_PID)
+    os.environ[ENV_RUNNER_PID] = str(os.getpid())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ENV_RUNNER_PID, None)
+        else:
+            os.environ[ENV_RUNNER_PID] = before
+
+
+def _kernels_since(started: float) -> list:
+    import psutil
+
+    found = []
+    for child in psutil.Process().children(recursive=False):
+        with contextlib.suppress(psutil.Error):
+            if child.create_time() >= started - 1 and "ipykernel" in " ".join(child.cmdline()):
+                found.append(child)
+    return found
+
+
+class JobTimer:
+    """Kill the kernels this process started in the block once ``seconds`` have passed.
+
+    The notebook then ends with a dead kernel (papermill saves what ran); :attr:`fired` tells
+    the runner to report the job's time limit rather than a crash.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._started = 0.0
+        self._timer: threading.Timer | None = None
+
+    def message(self) -> str:
+        return (
+            f"JobTimeout: the job ran longer than {self.seconds:g} s ({ENV_JOB_TIMEOUT}); "
+            f"its kernel was stopped"
+        )
+
+    def _expire(self) -> None:
+        import psutil
+
+        self.fired = True
+        for kernel in _kernels_since(self._started):
+            with contextlib.suppress(psutil.Error):
+                for process in [*kernel.children(recursive=True), kernel]:
+                    process.kill()
+        log.error(self.message())
+
+    def __enter__(self) -> JobTimer:
+        self._started = time.time()
+        self._timer = threading.Timer(self.seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def file_digest(path: Path) -> str | None:
+    """The SHA-256 of ``path`` in hex, or None when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def make_read_only(path: Path) -> None:
+    # On a file system without permissions the unique name still protects the file.
+    with contextlib.suppress(OSError):
+        path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+
+
+@dataclass(frozen=True)
+class ArchiveProblem:
+    """An archived notebook that no longer matches its run's record."""
+
+    run_id: int
+    job: str
+    trade_date: dt.date | None
+    path: str
+    problem: str  # "deleted" or "changed"
+
+    def line(self) -> str:
+        return f"run {self.run_id} {self.job} {self.trade_date}: {self.problem}: {self.path}"
+
+
+def verify_run(notebook_path: str | None, sha256: str | None) -> str | None:
+    """None when the archive matches ``sha256``, else ``deleted``/``changed``; None unrecorded."""
+    if not notebook_path or not sha256:
+        return None
+    actual = file_digest(Path(notebook_path))
+    if actual is None:
+        return "deleted"
+    return None if actual == sha256 else "changed"
+
+
+def verify_runs(engine: sa.Engine) -> tuple[int, list[ArchiveProblem]]:
+    """(runs checked, the ones whose archived notebook was changed or deleted)."""
+    from allocator.shell.persistence.jobruns import list_runs
+
+    checked, problems = 0, []
+    for run in list_runs(engine):
+        if not run.notebook_path or not run.sha256:
+            continue
+        checked += 1
+        problem = verify_run(run.notebook_path, run.sha256)
+        if problem:
+            problems.append(
+                ArchiveProblem(run.id, run.job, run.trade_date, run.notebook_path, problem)
+            )
+    return checked, problems
+
+
+def _render_partial(run, error: str) -> None:
+    """Render an abandoned run's partial notebook with its status on top (best effort)."""
+    from allocator.notebook.archive import RunPaths
+    from allocator.notebook.render import RunHeader, render_run
+
+    if not (run.notebook_path and run.html_path and run.md_path):
+        return
+    notebook = Path(run.notebook_path)
+    if not notebook.is_file() or not notebook.stat().st_size:
+        return
+    paths = RunPaths(notebook, Path(run.html_path), Path(run.md_path))
+    header = RunHeader(
+        run.job,
+        run.trade_date,
+        "abandoned",
+        run.started_at,
+        None,
+        run.git_commit,
+        run.parameters or {},
+        error,
+    )
+    try:
+        render_run(notebook, paths, header)
+    except Exception:  # noqa: BLE001 - a partial notebook may not even be valid JSON
+        log.warning("run %s: the partial notebook %s cannot be rendered", run.id, notebook)
+
+
+def abandon(engine: sa.Engine, run) -> bool:
+    """Mark ``run`` (a ``running`` row whose runner is gone) abandoned; False if it moved on."""
+    from allocator.shell.persistence import jobruns
+
+    who = f"PID {run.pid} on {run.host}" if run.pid else "its process"
+    error = (
+        f"abandoned: the runner ({who}) is gone; its partial notebook is kept read-only, "
+        f"and nothing it did not commit was kept"
+    )
+    _render_partial(run, error)
+    digest = None
+    if run.notebook_path and Path(run.notebook_path).is_file():
+        make_read_only(Path(run.notebook_path))
+        digest = file_digest(Path(run.notebook_path))
+    return jobruns.mark_abandoned(engine, run.id, error, sha256=digest)
+
+
+def repair_abandoned(engine: sa.Engine, *, holding: tuple[str, dt.date] | None = None) -> list:
+    """Mark every ``running`` run whose runner is gone as ``abandoned``; returns them.
+
+    A runner holds its job and date's lock until its row is finished, so a ``running`` row
+    whose lock is free has lost its runner. ``holding`` is the (job, date) whose lock the
+    caller holds: a ``running`` row of that pair is not the caller's, so it is abandoned too.
+    """
+    from allocator.shell.persistence import jobruns
+    from allocator.shell.persistence.runlock import lock_is_free
+
+    marked = []
+    for run in jobruns.list_runs(engine, status="running"):
+        if run.trade_date is None:
+            continue
+        mine = holding is not None and (run.job, run.trade_date) == holding
+        if not mine and not lock_is_free(engine, run.job, run.trade_date):
+            continue
+        if abandon(engine, run):
+            log.warning(
+                "run %s (%s %s) was abandoned by its runner", run.id, run.job, run.trade_date
+            )
+            marked.append(jobruns.get_run(engine, run.id))
+    return marked

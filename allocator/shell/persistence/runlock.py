@@ -1,0 +1,188 @@
+"""One run per job and trade date: a lock the runner holds for the whole run.
+
+- **PostgreSQL:** a session-level advisory lock, on a connection the runner keeps open for the
+  run. The server releases it when that connection closes, so also when the runner dies. The
+  connection's ``application_name`` carries the holder's PID and host, so a refused run can name
+  it (with the time the holder connected).
+- **SQLite:** an exclusive ``flock`` on a lock file in a ``<database>.locks/`` folder beside the
+  database file. The operating system releases it when the runner dies. The holder writes its
+  PID, host and start time into the file.
+
+Both are released by the death of the process that holds them, which is what makes a ``running``
+row with a free lock an abandoned run (:func:`lock_is_free`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import socket
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from allocator.exceptions import AllocatorError, DatabaseError
+
+#: The first key of every advisory lock this project takes ("ALLC"), so they cannot collide with
+#: another application's locks in the same database.
+LOCK_NAMESPACE = 0x414C4C43
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a run lock: the runner's PID, its host and since when (None when unknown)."""
+
+    pid: int | None
+    host: str | None
+    since: dt.datetime | None
+
+    def describe(self) -> str:
+        who = f"PID {self.pid}" if self.pid else "an unknown process"
+        where = f" on {self.host}" if self.host else ""
+        when = f", started {self.since:%Y-%m-%d %H:%M:%S %Z}".rstrip() if self.since else ""
+        return f"{who}{where}{when}"
+
+
+class RunLocked(AllocatorError):
+    """Another runner holds the lock of this job and trade date."""
+
+    def __init__(self, job: str, trade_date: dt.date, holder: Holder) -> None:
+        self.job, self.trade_date, self.holder = job, trade_date, holder
+        super().__init__(
+            f"{job} {trade_date} is already running: held by {holder.describe()}. "
+            f"Wait for it, or if that process is gone run `allocator runs --repair`"
+        )
+
+
+def this_holder() -> Holder:
+    """This process as a lock holder."""
+    return Holder(os.getpid(), socket.gethostname(), dt.datetime.now(dt.UTC))
+
+
+def _key(job: str, trade_date: dt.date) -> int:
+    """The advisory lock's second key: a signed 32-bit hash of job and date."""
+    value = zlib.crc32(f"{job}|{trade_date.isoformat()}".encode())
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def _sqlite_lock_path(engine: sa.Engine, job: str, trade_date: dt.date) -> Path:
+    database = engine.url.database or ""
+    if database.startswith("file:"):  # a URI filename (sqlite:///file:PATH?mode=ro&uri=true)
+        database = database.removeprefix("file:").split("?", 1)[0]
+    if not database or database == ":memory:":
+        raise DatabaseError("a run lock needs a SQLite database file, not an in-memory database")
+    path = Path(database).expanduser()
+    return path.parent / f"{path.name}.locks" / f"{job}-{trade_date.isoformat()}.lock"
+
+
+@contextlib.contextmanager
+def _sqlite_lock(engine: sa.Engine, job: str, trade_date: dt.date) -> Iterator[None]:
+    path = _sqlite_lock_path(engine, job, trade_date)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise DatabaseError(
+            f"cannot create the run lock {path}: {exc.strerror}; the database's folder "
+            f"{path.parent.parent} must be writable"
+        ) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunLocked(job, trade_date, _read_holder(fd)) from None
+        me = this_holder()
+        record = {"pid": me.pid, "host": me.host, "since": me.since.isoformat()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(record).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _read_holder(fd: int) -> Holder:
+    try:
+        record = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        since = dt.datetime.fromisoformat(record["since"]) if record.get("since") else None
+        return Holder(record.get("pid"), record.get("host"), since)
+    except (ValueError, TypeError, OSError):
+        return Holder(None, None, None)
+
+
+@contextlib.contextmanager
+def _postgres_lock(engine: sa.Engine, job: str, trade_date: dt.date) -> Iterator[None]:
+    me = this_holder()
+    name = f"allocator {me.pid}@{me.host}"[:63]
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT set_config('application_name', :name, false)"), {"name": name})
+        got = conn.execute(
+            sa.text("SELECT pg_try_advisory_lock(:a, :b)"),
+            {"a": LOCK_NAMESPACE, "b": _key(job, trade_date)},
+        ).scalar()
+        conn.commit()
+        if not got:
+            raise RunLocked(job, trade_date, _postgres_holder(conn, job, trade_date))
+        try:
+            yield
+        finally:
+            with contextlib.suppress(sa.exc.DBAPIError):
+                conn.execute(
+                    sa.text("SELECT pg_advisory_unlock(:a, :b)"),
+                    {"a": LOCK_NAMESPACE, "b": _key(job, trade_date)},
+                )
+                conn.commit()
+
+
+def _postgres_holder(conn: sa.Connection, job: str, trade_date: dt.date) -> Holder:
+    row = conn.execute(
+        sa.text(
+            "SELECT a.application_name, a.backend_start FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = CAST(:a AS oid) "
+            "AND l.objid = CAST(:b AS oid) AND l.objsubid = 2"
+        ),
+        {"a": LOCK_NAMESPACE, "b": _key(job, trade_date) & 0xFFFFFFFF},
+    ).first()
+    conn.rollback()
+    if row is None:
+        return Holder(None, None, None)
+    name, since = row
+    pid, _, host = str(name or "").removeprefix("allocator ").partition("@")
+    return Holder(int(pid) if pid.isdigit() else None, host or None, since)
+
+
+@contextlib.contextmanager
+def run_lock(engine: sa.Engine, job: str, trade_date: dt.date) -> Iterator[None]:
+    """Hold the lock of ``job`` on ``trade_date`` for the ``with`` block.
+
+    Raises
+    ------
+    RunLocked
+        Another process holds it; the exception names it (:class:`Holder`).
+    DatabaseError
+        The lock cannot be taken (e.g. the SQLite database's folder is not writable).
+    """
+    backend = engine.dialect.name
+    if backend == "postgresql":
+        lock = _postgres_lock(engine, job, trade_date)
+    elif backend == "sqlite":
+        lock = _sqlite_lock(engine, job, trade_date)
+    else:  # pragma: no cover - the project supports these two
+        raise DatabaseError(f"no run lock for a {backend} database")
+    with lock:
+        yield
+
+
+def lock_is_free(engine: sa.Engine, job: str, trade_date: dt.date) -> bool:
+    """True when nobody holds the lock of ``job`` on ``trade_date`` (it is taken and released)."""
+    try:
+        with run_lock(engine, job, trade_date):
+            return True
+    except RunLocked:
+        return False
