@@ -264,3 +264,22 @@ def test_an_unwritable_archive_folder_gives_one_line_and_leaves_no_file(hold_env
     assert f"cannot write {blocker}" in done.stderr
     assert not any(p.is_file() for p in hold_env.runs.rglob("*"))
     assert list_runs(hold_env.engine) == []
+
+
+def test_review_marks_a_changed_archive_unverified(hold_env):
+    from allocator.notebook import review
+
+    kept = runner.run_job("signal", date=SESSION)
+    edited = runner.run_job("signal", date=SESSION)
+    edited.paths.notebook.chmod(0o644)
+    text = edited.paths.notebook.read_text()
+    edited.paths.notebook.write_text(text.replace('"probe"', '"edited"'))
+
+    table = review.runs_table(review.Window(DAY, DAY), "signal").set_index("notebook")
+    by_name = {Path(name).name: row for name, row in table.iterrows()}
+    assert by_name[kept.paths.notebook.name]["verified"] is True
+    assert by_name[kept.paths.notebook.name]["status"] == "succeeded"
+    changed = by_name[edited.paths.notebook.name]
+    assert changed["verified"] is False and changed["status"] == "unverified"
+    assert "changed after its run recorded its SHA-256" in changed["error"]
+    assert list(review.failures(table.reset_index())["status"]) == ["unverified"]

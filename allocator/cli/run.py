@@ -27,7 +27,31 @@ def _usage_error(exc: Exception) -> int:
     return EXIT_USAGE
 
 
+def _refuse_malformed(args: argparse.Namespace) -> None:
+    """Raise :class:`JobError` for an unknown job, a bad ``-p`` pair or a malformed ``--date``.
+
+    Checked before the runner is imported (with SQLAlchemy, most of a usage error's cost); the
+    runner checks them again, with the notebook's own parameters.
+    """
+    from allocator.exceptions import CalendarError
+    from allocator.notebook.jobspec import get_job
+    from allocator.notebook.parameters import parse_parameters
+    from allocator.shell.calendar import to_date
+
+    get_job(args.job)
+    parse_parameters(args.parameters)
+    if args.date is not None:
+        try:
+            to_date(args.date, "--date")
+        except CalendarError as exc:
+            raise JobError(str(exc)) from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        _refuse_malformed(args)
+    except JobError as exc:
+        return _usage_error(exc)
     from allocator.notebook.runner import parse_parameters, run_job
     from allocator.shell.persistence.runlock import RunLocked
 
@@ -94,8 +118,10 @@ def add_run_parser(subparsers) -> argparse.ArgumentParser:
             f"Execute notebooks/JOB.ipynb for one trade date. Jobs: {jobs}. The executed notebook "
             "is archived under runs/YYYY/MM/DD/, rendered to reports/ (HTML and Markdown) and "
             "recorded in job_runs; reports/index.html lists every run. Exit 0 succeeded or "
-            "skipped, 1 failed, 2 bad argument. Timeouts: ALLOCATOR_START_TIMEOUT (kernel start, "
-            "default 120 s), ALLOCATOR_CELL_TIMEOUT (per cell, default 900 s)."
+            "skipped, 1 failed, 2 bad argument, 75 the same job and date is already running. "
+            "Timeouts: ALLOCATOR_START_TIMEOUT (kernel start, default 120 s), "
+            "ALLOCATOR_CELL_TIMEOUT (per cell, default 900 s), ALLOCATOR_JOB_TIMEOUT (the whole "
+            "job, default 1800 s)."
         ),
     )
     run.add_argument("job", metavar="JOB", help=f"one of {', '.join(JOBS)}")

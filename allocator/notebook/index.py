@@ -49,7 +49,11 @@ def _row(run: JobRun, index_dir: Path) -> str:
             [
                 _link(run.html_path, index_dir, "report"),
                 _link(run.md_path, index_dir, "md"),
-                _link(run.notebook_path, index_dir, "notebook"),
+                _link(
+                    run.notebook_path,
+                    index_dir,
+                    "partial notebook" if run.status == "abandoned" else "notebook",
+                ),
             ],
         )
     )

@@ -3,7 +3,9 @@
 The archive (``runs/``) is the source: each executed notebook is read with scrapbook, so its
 status, error and glued key numbers come from the audit artifact itself, not from a database that
 may have moved on. Skipped runs leave no notebook; :func:`skipped_runs` lists them from
-``job_runs``.
+``job_runs``. Each notebook is checked against the SHA-256 its run recorded in ``job_runs``: one
+that was changed since is listed as ``unverified`` (its scraps are not to be trusted), and
+``verified`` says which were checked.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ BASE_COLUMNS = [
     "error",
     "notebook",
     "report",
+    "verified",
 ]
 _SCALARS = (bool, int, float, str)
 
@@ -105,6 +108,40 @@ def run_record(path: Path, reports_dir: Path, link_base: Path) -> dict:
     return record
 
 
+def recorded_digests(window: Window, engine=None) -> dict[Path, str] | None:
+    """Archived notebook -> the SHA-256 its run recorded; None when the database is unreachable."""
+    from allocator.shell.persistence import make_engine
+    from allocator.shell.persistence.jobruns import list_runs
+
+    try:
+        if engine is None:
+            from allocator.shell.settings import get_settings
+
+            engine = make_engine(get_settings().database_url)
+        runs = list_runs(engine, since=window.start, until=window.end)
+    except Exception:  # noqa: BLE001 - the review still shows the archive, unverified
+        log.warning("cannot read job_runs: the archived notebooks are not verified")
+        return None
+    return {Path(r.notebook_path).resolve(): r.sha256 for r in runs if r.notebook_path and r.sha256}
+
+
+def mark_verification(record: dict, path: Path, digests: dict[Path, str] | None) -> None:
+    """Set ``verified`` (True, False, or None: no digest recorded) and flag a changed notebook."""
+    from allocator.notebook.supervision import file_digest
+
+    expected = (digests or {}).get(Path(path).resolve())
+    if expected is None:
+        record["verified"] = None
+        return
+    record["verified"] = file_digest(Path(path)) == expected
+    if not record["verified"]:
+        record["status"] = "unverified"
+        record["error"] = (
+            "this notebook changed after its run recorded its SHA-256: its contents are not the "
+            "run's record (see `allocator runs --verify`)"
+        )
+
+
 def _relative(target: Path, base: Path) -> str:
     return Path(os.path.relpath(Path(target).resolve(), Path(base).resolve())).as_posix()
 
@@ -153,6 +190,9 @@ def runs_table(
         if own is None or path.resolve() != own
     ]
     records = [run_record(path, reports_dir, base) for path in paths]
+    digests = recorded_digests(window)
+    for path, record in zip(paths, records, strict=True):
+        mark_verification(record, path, digests)
     table = pd.DataFrame.from_records(records)
     for column in BASE_COLUMNS:
         if column not in table:
