@@ -21,7 +21,7 @@ import json
 import os
 import socket
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +49,10 @@ class Holder:
         return f"{who}{where}{when}"
 
 
+#: Makes the exception raised when a lock taken without waiting is held by ``Holder``.
+Busy = Callable[[Holder], Exception]
+
+
 class RunLocked(AllocatorError):
     """Another runner holds the lock of this job and trade date."""
 
@@ -65,25 +69,29 @@ def this_holder() -> Holder:
     return Holder(os.getpid(), socket.gethostname(), dt.datetime.now(dt.UTC))
 
 
-def _key(job: str, trade_date: dt.date) -> int:
-    """The advisory lock's second key: a signed 32-bit hash of job and date."""
-    value = zlib.crc32(f"{job}|{trade_date.isoformat()}".encode())
+def _key(name: str) -> int:
+    """The advisory lock's second key: a signed 32-bit hash of the lock's name."""
+    value = zlib.crc32(name.encode())
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-def _sqlite_lock_path(engine: sa.Engine, job: str, trade_date: dt.date) -> Path:
+def _run_name(job: str, trade_date: dt.date) -> str:
+    return f"{job}-{trade_date.isoformat()}"
+
+
+def _sqlite_lock_path(engine: sa.Engine, name: str) -> Path:
     database = engine.url.database or ""
     if database.startswith("file:"):  # a URI filename (sqlite:///file:PATH?mode=ro&uri=true)
         database = database.removeprefix("file:").split("?", 1)[0]
     if not database or database == ":memory:":
         raise DatabaseError("a run lock needs a SQLite database file, not an in-memory database")
     path = Path(database).expanduser()
-    return path.parent / f"{path.name}.locks" / f"{job}-{trade_date.isoformat()}.lock"
+    return path.parent / f"{path.name}.locks" / f"{name}.lock"
 
 
 @contextlib.contextmanager
-def _sqlite_lock(engine: sa.Engine, job: str, trade_date: dt.date) -> Iterator[None]:
-    path = _sqlite_lock_path(engine, job, trade_date)
+def _sqlite_lock(engine: sa.Engine, name: str, busy: Busy | None) -> Iterator[None]:
+    path = _sqlite_lock_path(engine, name)
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -94,9 +102,9 @@ def _sqlite_lock(engine: sa.Engine, job: str, trade_date: dt.date) -> Iterator[N
         ) from None
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if busy else 0))
         except BlockingIOError:
-            raise RunLocked(job, trade_date, _read_holder(fd)) from None
+            raise busy(_read_holder(fd)) from None
         me = this_holder()
         record = {"pid": me.pid, "host": me.host, "since": me.since.isoformat()}
         os.ftruncate(fd, 0)
@@ -116,30 +124,29 @@ def _read_holder(fd: int) -> Holder:
 
 
 @contextlib.contextmanager
-def _postgres_lock(engine: sa.Engine, job: str, trade_date: dt.date) -> Iterator[None]:
+def _postgres_lock(engine: sa.Engine, name: str, busy: Busy | None) -> Iterator[None]:
     me = this_holder()
-    name = f"allocator {me.pid}@{me.host}"[:63]
+    keys = {"a": LOCK_NAMESPACE, "b": _key(name)}
     with engine.connect() as conn:
-        conn.execute(sa.text("SELECT set_config('application_name', :name, false)"), {"name": name})
-        got = conn.execute(
-            sa.text("SELECT pg_try_advisory_lock(:a, :b)"),
-            {"a": LOCK_NAMESPACE, "b": _key(job, trade_date)},
-        ).scalar()
+        conn.execute(
+            sa.text("SELECT set_config('application_name', :name, false)"),
+            {"name": f"allocator {me.pid}@{me.host}"[:63]},
+        )
+        if busy is None:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:a, :b)"), keys)
+        elif not conn.execute(sa.text("SELECT pg_try_advisory_lock(:a, :b)"), keys).scalar():
+            conn.commit()
+            raise busy(_postgres_holder(conn, name))
         conn.commit()
-        if not got:
-            raise RunLocked(job, trade_date, _postgres_holder(conn, job, trade_date))
         try:
             yield
         finally:
             with contextlib.suppress(sa.exc.DBAPIError):
-                conn.execute(
-                    sa.text("SELECT pg_advisory_unlock(:a, :b)"),
-                    {"a": LOCK_NAMESPACE, "b": _key(job, trade_date)},
-                )
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:a, :b)"), keys)
                 conn.commit()
 
 
-def _postgres_holder(conn: sa.Connection, job: str, trade_date: dt.date) -> Holder:
+def _postgres_holder(conn: sa.Connection, name: str) -> Holder:
     row = conn.execute(
         sa.text(
             "SELECT a.application_name, a.backend_start FROM pg_locks l "
@@ -147,7 +154,7 @@ def _postgres_holder(conn: sa.Connection, job: str, trade_date: dt.date) -> Hold
             "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = CAST(:a AS oid) "
             "AND l.objid = CAST(:b AS oid) AND l.objsubid = 2"
         ),
-        {"a": LOCK_NAMESPACE, "b": _key(job, trade_date) & 0xFFFFFFFF},
+        {"a": LOCK_NAMESPACE, "b": _key(name) & 0xFFFFFFFF},
     ).first()
     conn.rollback()
     if row is None:
@@ -168,14 +175,27 @@ def run_lock(engine: sa.Engine, job: str, trade_date: dt.date) -> Iterator[None]
     DatabaseError
         The lock cannot be taken (e.g. the SQLite database's folder is not writable).
     """
+    with _lock(engine, _run_name(job, trade_date), lambda h: RunLocked(job, trade_date, h)):
+        yield
+
+
+def _lock(engine: sa.Engine, name: str, busy: Busy | None) -> contextlib.AbstractContextManager:
     backend = engine.dialect.name
     if backend == "postgresql":
-        lock = _postgres_lock(engine, job, trade_date)
-    elif backend == "sqlite":
-        lock = _sqlite_lock(engine, job, trade_date)
-    else:  # pragma: no cover - the project supports these two
-        raise DatabaseError(f"no run lock for a {backend} database")
-    with lock:
+        return _postgres_lock(engine, name, busy)
+    if backend == "sqlite":
+        return _sqlite_lock(engine, name, busy)
+    raise DatabaseError(f"no lock for a {backend} database")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def writer_lock(engine: sa.Engine, name: str) -> Iterator[None]:
+    """Wait for, then hold, the lock ``name`` (e.g. ``prices``): its writers take turns.
+
+    Writers that each hold it for their whole work give the result of running them one after
+    the other, never a mix of the two.
+    """
+    with _lock(engine, name, None):
         yield
 
 
