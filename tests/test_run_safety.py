@@ -283,3 +283,29 @@ def test_review_marks_a_changed_archive_unverified(hold_env):
     assert changed["verified"] is False and changed["status"] == "unverified"
     assert "changed after its run recorded its SHA-256" in changed["error"]
     assert list(review.failures(table.reset_index())["status"]) == ["unverified"]
+
+
+def test_a_failed_job_and_an_abandoned_run_are_alerted(hold_env, monkeypatch, tmp_path):
+    from tests.test_alerts import WebhookReceiver
+
+    shutil.copy(TEST_NOTEBOOKS / "failing.ipynb", tmp_path / "notebooks" / "execute.ipynb")
+    with hold_env.engine.begin() as conn:
+        conn.execute(
+            job_runs.insert().values(
+                job="fetch",
+                trade_date=DAY,
+                status="running",
+                started_at=dt.datetime(2026, 11, 25, 21, tzinfo=dt.UTC),
+                pid=999_999_999,
+                host="elsewhere",
+            )
+        )
+    with WebhookReceiver() as receiver:
+        monkeypatch.setenv("ALERT_WEBHOOK_URL", receiver.url)
+        result = runner.run_job("execute", date=SESSION)
+    assert result.status == "failed"
+    texts = [post[2]["text"] for post in receiver.posts]
+    assert len(texts) == 2, texts
+    assert "of `fetch` for 2026-11-25" in texts[0] and "abandoned" in texts[0]
+    assert "`allocator run execute` failed for 2026-11-25" in texts[1]
+    assert str(result.paths.html) in texts[1]

@@ -205,8 +205,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def _repair(engine) -> int:
     """``runs --repair``: mark runs whose runner is gone as abandoned."""
     from allocator.notebook.supervision import repair_abandoned
+    from allocator.shell.settings import get_settings
 
-    marked = repair_abandoned(engine)
+    marked = repair_abandoned(engine, settings=get_settings())
     for run in marked:
         print(f"run {run.id} {run.job} {run.trade_date}: {run.error}")
     print(f"{len(marked)} abandoned run(s) marked" if marked else "no abandoned runs")

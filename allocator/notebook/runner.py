@@ -662,7 +662,7 @@ def _locked_run(
     """Start, execute and finalize a run while holding its job and date's lock."""
     from allocator.notebook.supervision import repair_abandoned
 
-    repair_abandoned(engine, holding=(plan.spec.name, plan.trade_date))
+    repair_abandoned(engine, holding=(plan.spec.name, plan.trade_date), settings=settings)
     run = start_run(engine, settings, plan)
     error: str | None = INTERRUPTED
     try:
@@ -675,4 +675,10 @@ def _locked_run(
     finally:
         # Also on KeyboardInterrupt: the row must not stay "running" forever.
         result = finalize_run(engine, settings, run, error, secrets)
+    if result.status == "failed":
+        from allocator.shell.alerts import alert_failed_run
+
+        alert_failed_run(
+            settings, plan.spec.name, plan.trade_date, result.error, str(run.paths.html)
+        )
     return result

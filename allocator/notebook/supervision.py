@@ -225,12 +225,15 @@ def abandon(engine: sa.Engine, run) -> bool:
     return jobruns.mark_abandoned(engine, run.id, error, sha256=digest)
 
 
-def repair_abandoned(engine: sa.Engine, *, holding: tuple[str, dt.date] | None = None) -> list:
+def repair_abandoned(
+    engine: sa.Engine, *, holding: tuple[str, dt.date] | None = None, settings=None
+) -> list:
     """Mark every ``running`` run whose runner is gone as ``abandoned``; returns them.
 
     A runner holds its job and date's lock until its row is finished, so a ``running`` row
     whose lock is free has lost its runner. ``holding`` is the (job, date) whose lock the
     caller holds: a ``running`` row of that pair is not the caller's, so it is abandoned too.
+    With ``settings``, each one is alerted (``ALERT_WEBHOOK_URL``, :mod:`allocator.shell.alerts`).
     """
     from allocator.shell.persistence import jobruns
     from allocator.shell.persistence.runlock import lock_is_free
@@ -247,4 +250,11 @@ def repair_abandoned(engine: sa.Engine, *, holding: tuple[str, dt.date] | None =
                 "run %s (%s %s) was abandoned by its runner", run.id, run.job, run.trade_date
             )
             marked.append(jobruns.get_run(engine, run.id))
+    if settings is not None:
+        from allocator.shell.alerts import alert_abandoned_run
+
+        for run in marked:
+            alert_abandoned_run(
+                settings, run.job, run.trade_date, run.id, run.started_at, run.error
+            )
     return marked
