@@ -133,20 +133,42 @@ def test_no_cron_or_watchdog_traps(tmp_path):
     assert "No API-server watchdog line" in text and "(pgrep || cd) && uvicorn" in text
 
 
-def test_backup_line_never_shows_the_password(tmp_path):
-    text = text_for(tmp_path, url="postgresql://alloc:S3cretPw@db.example:5433/capital")
+def test_backup_line_runs_allocator_db_backup_and_never_shows_the_password(tmp_path):
+    url = "postgresql://alloc:S3cretPw@db.example:5433/capital"
+    text = text_for(tmp_path, url=url, backup_dir=tmp_path / "my backups", mail="ops@example.com")
 
     assert "S3cretPw" not in text
     assert "postgresql://alloc:***@db.example:5433/capital" in text
-    assert "~/.pgpass" in text and "db.example:5433:capital:alloc:PASSWORD" in text
-    (backup,) = [line for line in cron_lines(text) if "pg_dump" in line]
-    assert backup.startswith("0 18 * * * pg_dump --format=custom --no-password --host=db.example")
-    assert "capital_allocator_$(date +\\%Y\\%m\\%d).dump capital" in backup
-    assert "-mtime +30 -delete" in backup
+    (backup,) = [line for line in cron_lines(text) if " db backup" in line]
+    assert backup == (
+        f"0 18 * * * cd '{ROOT}' && {COMMAND} db backup --to '{tmp_path}/my backups'"
+        f" >> {tmp_path}/logs/backup.log 2>&1"
+        f" || echo 'allocator db backup failed; see {tmp_path}/logs/backup.log'"
+        " | mail -s 'Capital Allocator: backup failed' ops@example.com"
+    )
+    assert "pg_dump --" not in backup and "sqlite3 " not in backup and "find " not in backup
+    assert "allocator db restore FILE [--force]" in text
 
-    sqlite = text_for(tmp_path)
-    (backup,) = [line for line in cron_lines(sqlite) if "sqlite3" in line]
-    assert backup.startswith("0 18 * * * sqlite3 /opt/data/allocator.sqlite3 \".backup '")
+    sqlite = text_for(tmp_path, backup_dir=tmp_path / "b")
+    (backup,) = [line for line in cron_lines(sqlite) if " db backup" in line]
+    assert backup.startswith(f"0 18 * * * cd '{ROOT}' && {COMMAND} db backup --to {tmp_path}/b >>")
+
+
+def test_backup_folder_defaults_to_the_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALLOCATOR_BACKUP_DIR", str(tmp_path / "vault"))
+    text = crontab_text(
+        get_settings(dotenv=False),
+        log_dir=tmp_path / "logs",
+        root=ROOT,
+        command=COMMAND,
+        zone="Etc/UTC",
+        notebooks_dir=tmp_path,
+    )
+    assert f"db backup --to {tmp_path}/vault >> " in text
+
+    memory = text_for(tmp_path, url="sqlite://")
+    assert " db backup" not in "\n".join(cron_lines(memory))
+    assert "# (no backup line" in memory
 
 
 def test_bad_mail_address_is_refused(tmp_path):

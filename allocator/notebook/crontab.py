@@ -2,10 +2,10 @@
 
 The schedule is the design document's, with three corrections: the monthly job runs on every
 weekday and decides "first session of the month" itself (cron ORs day-of-month with day-of-week,
-so the design document's ``30 9 1-3 * 1-5`` fires on every weekday anyway); ``%`` is escaped (cron
-turns a bare ``%`` into a newline, which would break the design document's ``$(date +%Y%m%d)``
-backup line); and the API-server
-watchdog line is left out (see :data:`WATCHDOG_NOTE`).
+so the design document's ``30 9 1-3 * 1-5`` fires on every weekday anyway); the backup runs
+``allocator db backup`` (a checksum, 30 days kept, no password on the line) instead of the design
+document's ``pg_dump ... $(date +%Y%m%d)``, whose bare ``%`` cron turns into a newline; and the
+API-server watchdog line is left out (see :data:`WATCHDOG_NOTE`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from allocator.shell.settings import PROJECT_ROOT, Settings, mask_url
 
 CRON_TZ = "America/New_York"
 BACKUP_CRON = "0 18 * * *"
+#: ``allocator health`` on weekdays, 30 minutes after the 16:35 fetch job (time to retry a vendor).
+HEALTH_CRON = "5 17 * * 1-5"
 LOGROTATE_TEMPLATE = "capital-allocator.logrotate"
 _ADDRESS = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+$")
 
@@ -113,40 +115,64 @@ def job_line(spec: JobSpec, *, root: Path, command: str, log_dir: Path, mail: st
     return line
 
 
-def backup_lines(database_url: str, backup_dir: Path) -> list[str]:
-    """A daily backup of the database (comments + one cron line); no password is ever printed."""
-    url = make_url(database_url)
-    folder = shlex.quote(str(backup_dir))
-    stamp = r"$(date +\%Y\%m\%d)"  # cron turns a bare % into a newline: escape it
-    keep = f"find {folder} -name 'capital_allocator_*' -mtime +30 -delete"
-    lines = [
-        "# DATABASE BACKUP (suggested): daily at 18:00 ET, kept 30 days.",
-        f"# DATABASE_URL = {mask_url(database_url)}",
-        f"# Create the folder first: mkdir -p {folder}",
+def health_lines(*, root: Path, command: str, log_dir: Path, mail: str | None) -> list[str]:
+    """The daily ``allocator health`` line, after the fetch job; it exits 1 on a failed check."""
+    log = log_dir / "health.log"
+    line = (
+        f"{HEALTH_CRON} cd {shlex.quote(str(root))} && {command} health"
+        f" >> {shlex.quote(str(log))} 2>&1"
+    )
+    if mail:
+        subject = shlex.quote("Capital Allocator: health check failed")
+        body = shlex.quote(f"allocator health found a failed check; see {log}")
+        line += f" || echo {body} | mail -s {subject} {shlex.quote(mail)}"
+    return [
+        "# health: the design document's daily, weekly and monthly checks of the day's session",
+        "# (17:05 ET, after the fetch job); failed checks are also posted to ALERT_WEBHOOK_URL.",
+        line,
+        "",
     ]
-    backend = url.get_backend_name()
-    if backend == "postgresql":
-        host = url.host or "localhost"
-        port = url.port or 5432
-        user = url.username or os.environ.get("USER", "postgres")
-        lines += [
-            "# pg_dump reads the password from ~/.pgpass of the cron user (chmod 600), one line:",
-            f"#   {host}:{port}:{url.database}:{user}:PASSWORD",
-            "# It is never written in this file. Restore: pg_restore --clean -d DBNAME FILE.dump",
-            f"{BACKUP_CRON} pg_dump --format=custom --no-password"
-            f" --host={shlex.quote(host)} --port={port} --username={shlex.quote(user)}"
-            f" --file={folder}/capital_allocator_{stamp}.dump {shlex.quote(url.database or '')}"
-            f" && {keep}",
-        ]
-    elif backend == "sqlite" and url.database and url.database != ":memory:":
-        target = f"{backup_dir}/capital_allocator_{stamp}.sqlite3"
-        lines += [
-            "# sqlite3's .backup copies a consistent snapshot even while a job writes.",
-            f"{BACKUP_CRON} sqlite3 {shlex.quote(url.database)} \".backup '{target}'\" && {keep}",
-        ]
-    else:
-        lines.append(f"# (no backup suggestion for a {backend} database)")
-    return lines
+
+
+def backup_lines(
+    database_url: str,
+    backup_dir: Path,
+    *,
+    root: Path,
+    command: str,
+    log_dir: Path,
+    mail: str | None,
+) -> list[str]:
+    """The daily backup: comments and one cron line running ``allocator db backup``.
+
+    The command reads DATABASE_URL (with its password) from the environment or ``.env`` as the
+    jobs do, so no password is ever written here; it keeps 30 days of backups in the folder.
+    """
+    try:
+        url = make_url(database_url)
+        backend = url.get_backend_name()
+    except Exception:  # noqa: BLE001 - the jobs report a malformed URL; here there is no line
+        url, backend = None, "unknown"
+    if backend == "sqlite" and url.database in (None, "", ":memory:"):
+        backend = "in-memory SQLite"
+    lines = [
+        "# DATABASE BACKUP: daily at 18:00 ET, `allocator db backup` (pg_dump -Fc for PostgreSQL,",
+        "# SQLite's online backup for SQLite), a .sha256 beside each file, 30 days kept.",
+        f"# DATABASE_URL = {mask_url(database_url)} (from .env; its password never appears here)",
+        "# Restore: allocator db restore FILE [--force] (see the README, Backup and restore).",
+    ]
+    if backend not in ("postgresql", "sqlite"):
+        return [*lines, f"# (no backup line: `allocator db backup` cannot back up a {backend} URL)"]
+    log = log_dir / "backup.log"
+    line = (
+        f"{BACKUP_CRON} cd {shlex.quote(str(root))} && {command} db backup"
+        f" --to {shlex.quote(str(backup_dir))} >> {shlex.quote(str(log))} 2>&1"
+    )
+    if mail:
+        subject = shlex.quote("Capital Allocator: backup failed")
+        body = shlex.quote(f"allocator db backup failed; see {log}")
+        line += f" || echo {body} | mail -s {subject} {shlex.quote(mail)}"
+    return [*lines, line]
 
 
 def _preamble_lines(root: Path, log_dir: Path, zone: str) -> list[str]:
@@ -234,7 +260,7 @@ def crontab_text(
 
     notebooks_dir = Path(notebooks_dir or notebooks_dir_default())
     log_dir = Path(log_dir or settings.log_dir).expanduser().resolve()
-    backup_dir = Path(backup_dir or (root / "var" / "backup")).expanduser().resolve()
+    backup_dir = Path(backup_dir or settings.backup_dir).expanduser().resolve()
     command = command or allocator_command()
     zone = zone or machine_timezone()
     if mail:
@@ -244,8 +270,16 @@ def crontab_text(
     out = _preamble_lines(root, log_dir, zone) + _zone_lines(jobs, zone)
     out += ["", f"CRON_TZ={CRON_TZ}", ""]
     out += _scheduled_lines(jobs, root=root, command=command, log_dir=log_dir, mail=mail)
+    out += health_lines(root=root, command=command, log_dir=log_dir, mail=mail)
     out += _unscheduled_lines(missing, notebooks_dir)
-    out += backup_lines(settings.database_url, backup_dir)
+    out += backup_lines(
+        settings.database_url,
+        backup_dir,
+        root=root,
+        command=command,
+        log_dir=log_dir,
+        mail=mail,
+    )
     out += ["", WATCHDOG_NOTE, ""]
     return "\n".join(out)
 
