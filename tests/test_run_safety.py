@@ -309,3 +309,28 @@ def test_a_failed_job_and_an_abandoned_run_are_alerted(hold_env, monkeypatch, tm
     assert "of `fetch` for 2026-11-25" in texts[0] and "abandoned" in texts[0]
     assert "`allocator run execute` failed for 2026-11-25" in texts[1]
     assert str(result.paths.html) in texts[1]
+
+
+def test_runs_started_together_do_not_disturb_one_another(hold_env):
+    """Each run's kernel sockets live in its own private folder (they once collided)."""
+    dates = ["2026-11-23", "2026-11-24", SESSION]
+    readies = [hold_env.tmp / f"ready-{d}" for d in dates]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "allocator", "run", "fetch", "--date", day]
+            + ["-p", "ready_file", str(ready), "-p", "go_file", str(hold_env.go)],
+            env=hold_env.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for day, ready in zip(dates, readies, strict=True)
+    ]
+    for ready in readies:  # all three kernels are up at the same time
+        _wait_for(ready.exists, f"the kernel of {ready.name}")
+    hold_env.go.touch()
+    outcomes = [p.communicate(timeout=300) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], outcomes
+    assert sorted(r.status for r in list_runs(hold_env.engine)) == ["succeeded"] * 3
+    notebooks = hold_env.tmp / "notebooks"
+    assert sorted(p.name for p in notebooks.iterdir()) == ["fetch.ipynb", "signal.ipynb"]
