@@ -6,15 +6,30 @@ renderings, the runs index and the ``job_runs`` row.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import datetime as dt
+import io
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urljoin
 
+import httpx
 import pandas as pd
 import pytest
 import scrapbook as sb
 import sqlalchemy as sa
+from PIL import Image
 
 from allocator.cli.commands import main
+from allocator.notebook.sidecar import read_scraps
 from allocator.shell import calendar
 from allocator.shell.marketdata.synthetic import SyntheticSource
 from allocator.shell.persistence.configs import version_for_date
@@ -52,7 +67,54 @@ def archived(tmp_path: Path, job: str) -> list[Path]:
 
 
 def scraps(path: Path) -> dict:
+    """Every scrap of an archived notebook, tables kept beside it read back (as readers do)."""
+    return read_scraps(path)
+
+
+def raw_scraps(path: Path) -> dict:
+    """The scraps exactly as scrapbook reads them from the notebook alone."""
     return {name: scrap.data for name, scrap in sb.read_notebook(str(path)).scraps.items()}
+
+
+def notebook_pngs(path: Path) -> list[bytes]:
+    """The PNG figures of an archived notebook, in order."""
+    cells = json.loads(path.read_text())["cells"]
+    outputs = [o for c in cells for o in c.get("outputs", [])]
+    return [
+        base64.b64decode(o["data"]["image/png"])
+        for o in outputs
+        if "image/png" in o.get("data", {})
+    ]
+
+
+@contextlib.contextmanager
+def web_app(tmp_path: Path) -> Iterator[str]:
+    """``allocator serve`` on a free loopback port over this test's archive; its base URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "allocator", "serve", "--port", str(port)],
+        env={**os.environ, "ALLOCATOR_DOTENV": "off"},  # no token from a checkout's .env
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(f"{base}/api/health", timeout=2)
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"allocator serve did not answer:\n{(tmp_path / 'serve.log').read_text()}")
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
 
 
 def rows(engine, table) -> list:
@@ -78,6 +140,21 @@ def test_fetch_notebook_stores_glues_archives_and_reruns(job_env, capfd):
     (run,) = rows(engine, job_runs)
     assert (run.job, run.trade_date, run.status) == ("fetch", DAY, "succeeded")
     assert Path(run.notebook_path) == first and run.finished_at is not None
+    # The figures: compact palette PNGs in the notebook, each one file linked by both reports
+    # (no second copy inside the HTML), which the web app serves beside the page.
+    pngs = notebook_pngs(first)
+    assert pngs and all(Image.open(io.BytesIO(png)).mode == "P" for png in pngs)
+    page = report.read_text()
+    sources = re.findall(r'<img [^>]*src="([^"]+)"', page)
+    assert len(sources) == len(pngs) and "data:image" not in page
+    markdown = report.with_suffix(".md").read_text()
+    assert all(f"]({src})" in markdown for src in sources)
+    with web_app(tmp_path) as base:
+        url = f"{base}/artifacts/reports/2026/11/25/{report.name}"
+        assert httpx.get(url).status_code == 200
+        served = [httpx.get(urljoin(url, src)) for src in sources]
+    assert [r.headers["content-type"] for r in served] == ["image/png"] * len(pngs)
+    assert [r.content for r in served] == pngs
     count = len(rows(engine, price_history))
 
     assert main(["run", "fetch", "--date", str(DAY)]) == 0  # a re-run: a second artifact
@@ -185,6 +262,13 @@ def test_backtest_notebook_glues_metrics_daily_and_trades(job_env, capfd):
     assert len(daily) == len(sessions)
     assert len(glued["trades"]) == metrics["n_trades"]
     assert set(glued["comparison"]) == {"strategy", "all SPY", "equal weight", "cash"}
+    # The two large tables are Parquet beside the notebook, which glues references to them.
+    raw = raw_scraps(artifact)
+    for name in ("daily", "trades"):
+        kept = artifact.with_name(f"{artifact.stem}_{name}.parquet")
+        assert raw[name]["sidecar"] == kept.name and raw[name]["rows"] == len(glued[name])
+        assert not kept.stat().st_mode & 0o222  # read-only, like the notebook
+    assert "scrapbook.scrap.pandas" not in artifact.read_text()
     assert rows(engine, trades) == []  # the backtest never writes production tables
 
 

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import io
 import re
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import nbformat
+import numpy as np
+import pandas as pd
 import papermill
 import pytest
 import scrapbook as sb
+from PIL import Image
 
-from allocator.notebook import render, review
+from allocator.notebook import plots, render, review, sidecar
 from allocator.notebook.archive import RunPaths, reserve_run_paths
 from allocator.notebook.index import write_index
 from allocator.shell.persistence import jobruns
@@ -113,7 +119,7 @@ def test_failed_report_has_the_error_on_top_and_no_scraps():
     assert "application/scrapbook" in str(nb.cells), "the archive itself is not modified"
 
 
-def test_render_run_writes_lean_html_and_markdown_with_png_files(tmp_path):
+def test_render_run_writes_lean_html_and_markdown_linking_one_png_file(tmp_path):
     paths = archive(tmp_path, "fetch", "2026-11-25", executed_notebook(failed=False))
 
     render.render_run(paths.notebook, paths, header("succeeded"))
@@ -123,15 +129,79 @@ def test_render_run_writes_lean_html_and_markdown_with_png_files(tmp_path):
     assert '<input type="checkbox" id="show-code"' in page
     assert "#show-code:not(:checked)~main .input{display:none}" in page
     assert '<div class="input">' in page, "the code is in the page, hidden until toggled"
-    assert "data:image/png;base64," in page, "one self-contained file"
     assert "This run FAILED" not in page
     assert 'href="../../../../runs/2026/11/25/' in page
 
     markdown = paths.markdown.read_text()
     assert markdown.startswith("# fetch 2026-11-25")
     assert "plt.plot" not in markdown, "Markdown shows outputs, not code"
-    (png,) = paths.figures_dir.glob("*.png")
-    assert f"]({paths.figures_dir.name}/{png.name})" in markdown
+    # One file per figure, the notebook's own bytes, linked by both reports: no data URI copy.
+    (png,) = paths.figures_dir.iterdir()
+    assert png.read_bytes() == base64.b64decode(PNG)
+    link = f"{paths.figures_dir.name}/{png.name}"
+    assert f'src="{link}"' in page and "data:image" not in page
+    assert f"]({link})" in markdown and "data:image" not in markdown
+    assert "filenames" not in paths.notebook.read_text(), "the archive is not modified"
+
+
+def test_extract_figures_names_every_figure_type_once():
+    nb = executed_notebook(failed=False)
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>'
+    jpeg = base64.b64encode(b"\xff\xd8 not really a jpeg").decode()
+    both = nbformat.v4.new_output(
+        "display_data", data={"image/svg+xml": svg, "image/jpeg": jpeg, "text/plain": "<Figure>"}
+    )
+    nb.cells[-1].outputs.append(both)
+    report = render.prepare_for_report(nb, header("succeeded"))
+
+    files = render.extract_figures(report, "run_files", "run")
+
+    figure_cell = len(report.cells) - 1
+    assert files == {
+        f"run_files/run_{figure_cell}_0.png": base64.b64decode(PNG),
+        f"run_files/run_{figure_cell}_1.jpg": b"\xff\xd8 not really a jpeg",
+        f"run_files/run_{figure_cell}_1.svg": svg.encode(),
+    }
+    outputs = report.cells[-1].outputs
+    assert outputs[0].metadata["filenames"] == {"image/png": f"run_files/run_{figure_cell}_0.png"}
+    assert set(outputs[1].metadata["filenames"]) == {"image/svg+xml", "image/jpeg"}
+
+
+def test_render_run_refuses_reports_in_two_folders(tmp_path):
+    paths = archive(tmp_path, "fetch", "2026-11-25", executed_notebook(failed=False))
+    split = RunPaths(paths.notebook, paths.html, tmp_path / "elsewhere" / paths.markdown.name)
+    with pytest.raises(ValueError, match="must be in one folder"):
+        render.render_run(paths.notebook, split, header("succeeded"))
+    assert not paths.html.exists()
+
+
+def test_compact_png_is_a_palette_png_a_third_the_size_that_looks_the_same():
+    days = pd.bdate_range("2005-01-03", periods=5000)
+    noise = np.random.default_rng(7).normal(size=(5000, 2)).cumsum(axis=0)
+    history = pd.DataFrame(
+        {"regime": np.tanh(noise[:, 0] / 20), "risk": 50 + 50 * np.tanh(noise[:, 1] / 30)},
+        index=days,
+    )
+    plots.setup()
+    fig = plots.regime_and_risk(history, 0.3, -0.3)
+    rgba = io.BytesIO()
+    fig.savefig(rgba, format="png", dpi=fig.dpi, bbox_inches="tight", facecolor="white")
+
+    compact = plots.compact_png(fig)
+    plt.close(fig)
+
+    image = Image.open(io.BytesIO(compact))
+    assert image.mode == "P" and len(image.getcolors()) <= plots.PALETTE_COLORS
+    original = np.asarray(Image.open(rgba).convert("RGB"), dtype=int)
+    shown = np.asarray(image.convert("RGB"), dtype=int)
+    assert shown.shape == original.shape
+    # Every pixel (thin threshold lines included) within 32 of 255 per channel of the original.
+    assert np.abs(shown - original).max() <= 32
+    assert len(compact) * 2 < len(rgba.getvalue())
+    empty = plt.figure()
+    assert plots.compact_png(empty) is None, "nothing drawn, nothing shown"
+    plt.close(empty)
+    assert plots.use_compact_png() is False, "outside IPython nothing is registered"
 
 
 def test_timeout_banner_has_no_dead_link():
@@ -368,3 +438,92 @@ def test_review_notebook_tabulates_a_month(month_of_runs, database_url, engine, 
     assert {k: v.data for k, v in nb.scraps.items()} == {"runs": 3, "failed": 1, "succeeded": 2}
     text = out.read_text()
     assert "ValueError: boom" in text and "market closed" in text
+
+
+# --- large tables beside the notebook -----------------------------------------------------------
+
+
+def table() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "date": ["2026-11-24", "2026-11-25", "2026-11-25"],
+            "symbol": ["SPY", "QQQ", "SPY"],
+            "quantity": [2.3912, 4.4554, -1.0],
+            "amount": [258.60828, 178.616986, float("nan")],
+            "n": [1, 2, 3],
+        }
+    )
+
+
+def test_read_scraps_reads_a_referenced_sidecar_back_exactly_and_checks_it(tmp_path):
+    frame = table()
+    paths = archive(tmp_path, "backtest", "2026-11-25", nbformat.v4.new_notebook())
+    parquet = sidecar.write_parquet(frame, paths.notebook.with_name(f"{paths.stem}_trades.parquet"))
+    digest = hashlib.sha256(parquet.read_bytes()).hexdigest()
+    reference = {
+        "sidecar": parquet.name,
+        "format": "parquet",
+        "rows": 3,
+        "columns": list(frame),
+        "sha256": digest,
+    }
+    nb = executed_notebook(failed=False, scraps={"trades": reference, "n_trades": 3})
+    nbformat.write(nb, paths.notebook)
+
+    values = sidecar.read_scraps(paths.notebook)
+
+    assert values["n_trades"] == 3
+    pd.testing.assert_frame_equal(values["trades"], frame)
+    # A changed table is refused: the notebook's digest vouches for its sidecars.
+    sidecar.write_parquet(frame.assign(amount=1.0), parquet)
+    with pytest.raises(ValueError, match=f"{parquet.name} changed after the run"):
+        sidecar.read_scraps(paths.notebook)
+    parquet.rename(tmp_path / "moved.parquet")
+    with pytest.raises(FileNotFoundError, match=f"scrap 'trades' of .*{parquet.name}"):
+        sidecar.read_scraps(paths.notebook)
+
+
+@pytest.mark.notebook
+def test_glue_table_keeps_the_table_beside_a_run_and_in_the_notebook_otherwise(
+    tmp_path, monkeypatch
+):
+    source = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "import os\nfrom math import nan\n\nimport pandas as pd\n\n"
+                "from allocator.notebook import sidecar"
+            ),
+            nbformat.v4.new_code_cell(f"frame = pd.DataFrame({table().to_dict('list')!r})"),
+            nbformat.v4.new_code_cell('sidecar.glue_table("inside", frame)'),
+            nbformat.v4.new_code_cell('os.environ.pop("ALLOCATOR_RUN_NOTEBOOK")'),
+            nbformat.v4.new_code_cell('sidecar.glue_table("outside", frame)'),
+        ]
+    )
+    nbformat.write(source, tmp_path / "source.ipynb")
+    out = tmp_path / "runs" / "glue_2026-11-25_20261125T213501Z.ipynb"
+    out.parent.mkdir()
+    monkeypatch.setenv("ALLOCATOR_RUN_NOTEBOOK", str(out))  # as the runner sets it
+
+    papermill.execute_notebook(
+        str(tmp_path / "source.ipynb"),
+        str(out),
+        kernel_name="capital-allocator",
+        cwd=str(tmp_path),
+        progress_bar=False,
+        execution_timeout=120,
+    )
+
+    raw = {name: scrap.data for name, scrap in sb.read_notebook(str(out)).scraps.items()}
+    kept = out.with_name(f"{out.stem}_inside.parquet")
+    assert raw["inside"] == {
+        "sidecar": kept.name,
+        "format": "parquet",
+        "rows": 3,
+        "columns": ["date", "symbol", "quantity", "amount", "n"],
+        "sha256": hashlib.sha256(kept.read_bytes()).hexdigest(),
+    }
+    assert isinstance(raw["outside"], pd.DataFrame), "no run, no sidecar: glued as before"
+    assert [p.name for p in sidecar.sidecars_of(out)] == [f"{out.stem}_inside.parquet"]
+    values = sidecar.read_scraps(out)
+    pd.testing.assert_frame_equal(values["inside"], table())
+    pd.testing.assert_frame_equal(values["outside"], table())

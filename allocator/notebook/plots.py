@@ -1,21 +1,86 @@
 """Small, light figures for the job notebooks and reports (no logic: data in, figure out).
 
-Figures are kept small (low dpi, few points) so a day's three archived runs stay well under 1 MB
-with their HTML and Markdown renderings.
+Figures are kept small: 72 dpi, and shown in a notebook as 8-bit palette PNGs of at most
+:data:`PALETTE_COLORS` colours (:func:`compact_png`) instead of matplotlib's 32-bit RGBA, which
+makes a 20-year line chart about 3 times smaller with no visible difference. The archived
+notebook holds each figure once, and the reports link the same bytes as a PNG file
+(:mod:`.render`), so a trading day's three runs stay well under 250 KB.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 FIGSIZE = (7.0, 2.8)
 DPI = 72
+#: Colours of a figure's palette: enough for antialiased lines and areas to look the same as RGBA.
+PALETTE_COLORS = 64
+
+
+def compact_png(fig: Figure, colors: int = PALETTE_COLORS) -> bytes | None:
+    """``fig`` as an 8-bit palette PNG, cropped to its content like the notebook's inline figures.
+
+    Parameters
+    ----------
+    fig
+        The figure; one without axes (nothing drawn) gives None, as IPython's own formatter does.
+    colors
+        The palette's size (2..256), chosen by maximum coverage without dithering: on the job
+        figures, 64 colours keep every pixel within 30 of 255 per channel of the RGBA rendering
+        (median cut turns a thin green threshold line blue), at a third of its size.
+
+    Returns
+    -------
+    bytes or None
+        The PNG file's bytes.
+    """
+    from PIL import Image
+
+    if not fig.axes:
+        return None
+    rgba = io.BytesIO()
+    fig.savefig(rgba, format="png", dpi=fig.dpi, bbox_inches="tight", facecolor="white")
+    image = Image.open(rgba).convert("RGB")
+    palette = image.quantize(
+        colors=colors, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE
+    )
+    out = io.BytesIO()
+    palette.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _inline_png(fig: Figure) -> str | None:
+    data = compact_png(fig)
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+def use_compact_png() -> bool:
+    """Show figures in this IPython kernel as :func:`compact_png`; False outside IPython."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return False
+    # Loading the inline backend registers IPython's own PNG formatter; load it first so it
+    # does not replace this one at the notebook's first figure.
+    plt.switch_backend(matplotlib.rcParams["backend"])
+    formatters = shell.display_formatter.formatters
+    for formatter in formatters.values():
+        formatter.pop(Figure, None)
+    formatters["image/png"].for_type(Figure, _inline_png)
+    return True
 
 
 def setup() -> None:
-    """Compact defaults for every figure of a notebook."""
+    """Compact defaults for every figure of a notebook, shown as palette PNGs."""
+    use_compact_png()
     plt.rcParams.update(
         {
             "figure.figsize": FIGSIZE,

@@ -4,14 +4,19 @@ Both renderings start with a header (job, trade date, status, start, duration, c
 parameters) and, for a failed run, a banner with the error and a link to the failing cell, so a
 failure is the first thing a reviewer sees.
 
+One pass makes both: the notebook is prepared once (header, scraps dropped), its figures are
+written once as files into ``<name>_files/`` beside the ``.html`` and the ``.md``
+(:func:`extract_figures`), and both renderings link those files relatively. A figure is thus
+stored twice in all: base64 in the archived notebook (the faithful record) and as one PNG file
+for both reports, instead of a third copy as a data URI inside the HTML page.
+
 HTML: nbconvert's ``basic`` template (cells only, no embedded JupyterLab CSS) wrapped in a small
 page with ~3 KB of CSS, instead of the default ``lab`` template's ~300 KB. Code is hidden by
 default and shown by a "show code" checkbox at the top of the page (pure CSS, no JavaScript), so
-the page reads as a report but still holds the code a reviewer may want to check. Figures are
-embedded as data URIs so one file is the whole report.
+the page reads as a report but still holds the code a reviewer may want to check. The page needs
+its ``<name>_files/`` folder beside it, as the web app serves it (``/artifacts/reports/...``).
 
-Markdown: outputs only (no code; the code is in the ``.ipynb`` and the HTML), figures written as
-PNG files into ``<name>_files/`` beside the ``.md`` and linked relatively.
+Markdown: outputs only (no code; the code is in the ``.ipynb`` and the HTML).
 
 Scrapbook's glued values are machine-readable outputs with no visual form; they are dropped from
 both renderings (they stay in the archived notebook, where ``scrapbook`` reads them).
@@ -22,6 +27,7 @@ notebooks (``make clean-notebooks``), so they are committed clean; ``--check`` o
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 import html
@@ -39,6 +45,8 @@ from allocator.notebook.archive import RunPaths
 PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
 SCRAPBOOK_MIME_PREFIX = "application/scrapbook.scrap."
 REPORT_TAG = "allocator-report-header"
+#: The outputs kept as figure files, and their file suffixes.
+FIGURE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/svg+xml": ".svg"}
 
 CSS = """
 body{font:15px/1.45 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#222;margin:0}
@@ -64,6 +72,7 @@ table.dataframe thead th,table.runs thead th{background:#f2f2f2}
 margin:1em 0;border-radius:4px}
 .status-failed{color:#c0392b;font-weight:bold}.status-succeeded{color:#1e7b34}
 .status-skipped{color:#777}.status-running{color:#a66b00}
+.status-abandoned{color:#c0392b;font-style:italic}
 .anchor-link{display:none}
 .ansi-red-fg{color:#c0392b}.ansi-green-fg{color:#1e7b34}.ansi-cyan-fg{color:#17808a}
 .ansi-yellow-fg{color:#8a6d00}.ansi-blue-fg{color:#1f5fa8}.ansi-bold{font-weight:bold}
@@ -192,8 +201,51 @@ def html_page(body: str, title: str) -> str:
     )
 
 
+def _figure_bytes(mime: str, data: str | list[str]) -> bytes:
+    text = "".join(data) if isinstance(data, list) else data
+    return text.encode("utf-8") if mime == "image/svg+xml" else base64.b64decode(text)
+
+
+def extract_figures(report: nbformat.NotebookNode, folder: str, stem: str) -> dict[str, bytes]:
+    """Point every figure of ``report`` at a file ``folder/<stem>_<cell>_<output><suffix>``.
+
+    Sets each figure output's ``metadata.filenames`` (and ``svg_filename``) as nbconvert's
+    ``ExtractOutputPreprocessor`` does, in place, so the HTML and Markdown templates link the file
+    instead of embedding the figure.
+
+    Parameters
+    ----------
+    report
+        A notebook from :func:`prepare_for_report` (a copy: the archive is not touched).
+    folder
+        The files' folder, relative to the reports that link them (``<stem>_files``).
+    stem
+        The run's name, the files' prefix.
+
+    Returns
+    -------
+    dict
+        Each file's path relative to the reports (``folder/...``) -> its bytes.
+    """
+    files: dict[str, bytes] = {}
+    for i, cell in enumerate(report.cells):
+        for j, output in enumerate(cell.get("outputs", [])):
+            for mime, suffix in FIGURE_TYPES.items():
+                if mime not in output.get("data", {}):
+                    continue
+                name = f"{folder}/{stem}_{i}_{j}{suffix}"
+                files[name] = _figure_bytes(mime, output.data[mime])
+                output.setdefault("metadata", {}).setdefault("filenames", {})[mime] = name
+                if mime == "image/svg+xml":
+                    output.svg_filename = name
+    return files
+
+
 def render_html(report: nbformat.NotebookNode, path: Path, title: str) -> Path:
-    """Write ``report`` (from :func:`prepare_for_report`) as a standalone HTML page."""
+    """Write ``report`` (from :func:`prepare_for_report`) as an HTML page.
+
+    Figures with a file (:func:`extract_figures`) are linked, others embedded as data URIs.
+    """
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter(template_name="basic", log=_quiet_log()).from_notebook_node(report)
@@ -203,31 +255,48 @@ def render_html(report: nbformat.NotebookNode, path: Path, title: str) -> Path:
 
 
 def render_markdown(report: nbformat.NotebookNode, path: Path) -> Path:
-    """Write ``report`` as Markdown without code; figures go to ``<name>_files/`` beside it."""
-    from nbconvert import MarkdownExporter
+    """Write ``report`` as Markdown without code, linking the figures :func:`extract_figures` named.
 
-    stem = path.stem
-    exporter = MarkdownExporter(exclude_input=True, log=_quiet_log())
-    text, resources = exporter.from_notebook_node(
-        report, resources={"output_files_dir": f"{stem}_files", "unique_key": stem}
-    )
+    Figures without a file are written as data URIs (Markdown viewers may not show them).
+    """
+    from nbconvert import MarkdownExporter
+    from traitlets.config import Config
+
+    # The figures are extracted once for both reports: the exporter's own extractor stays off.
+    config = Config({"ExtractOutputPreprocessor": {"enabled": False}})
+    exporter = MarkdownExporter(exclude_input=True, config=config, log=_quiet_log())
+    text, _ = exporter.from_notebook_node(report)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for name, data in (resources.get("outputs") or {}).items():
-        target = path.parent / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
     path.write_text(text, encoding="utf-8")
     return path
 
 
+def write_files(files: dict[str, bytes], folder: Path) -> list[Path]:
+    """Write each ``relative name -> bytes`` of ``files`` under ``folder``; the paths written."""
+    written = []
+    for name, data in files.items():
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        written.append(target)
+    return written
+
+
 def render_run(notebook_path: Path, paths: RunPaths, header: RunHeader) -> RunPaths:
-    """Render an archived notebook to ``paths.html`` and ``paths.markdown``."""
+    """Render an archived notebook to ``paths.html`` and ``paths.markdown`` in one pass.
+
+    Both reports are in one folder (:func:`~allocator.notebook.archive.reserve_run_paths` puts
+    them there) and link the same figure files in ``paths.figures_dir``.
+    """
+    folder = paths.html.parent
+    if paths.markdown.parent != folder:
+        raise ValueError(f"{paths.html} and {paths.markdown} must be in one folder")
     nb = nbformat.read(notebook_path, as_version=4)
     title = f"{header.job} {header.trade_date.isoformat()} - {header.status}"
-    html_report = prepare_for_report(nb, header, _relative(notebook_path, paths.html.parent))
-    render_html(html_report, paths.html, title)
-    md_report = prepare_for_report(nb, header, _relative(notebook_path, paths.markdown.parent))
-    render_markdown(md_report, paths.markdown)
+    report = prepare_for_report(nb, header, _relative(notebook_path, folder))
+    write_files(extract_figures(report, paths.figures_dir.name, paths.stem), folder)
+    render_html(report, paths.html, title)
+    render_markdown(report, paths.markdown)
     return paths
 
 
