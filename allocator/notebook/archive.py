@@ -51,7 +51,7 @@ class RunPaths:
 
     @property
     def figures_dir(self) -> Path:
-        """Where the Markdown report's PNG figures go (nbconvert's ``<name>_files`` convention)."""
+        """Where both reports' PNG figures go, once (nbconvert's ``<name>_files`` convention)."""
         return self.markdown.parent / f"{self.stem}_files"
 
 
