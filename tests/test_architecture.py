@@ -68,7 +68,7 @@ JOB_MODULES = {
     "walkforward",
 }
 #: Steps several jobs share; a job may import these, never another job.
-JOB_HELPER_MODULES = {"__init__", "ingest", "settlement", "replay", "cluster", "monthly"}
+JOB_HELPER_MODULES = {"__init__", "ingest", "settlement", "replay", "cluster", "monthly", "health"}
 
 PERSISTENCE = "allocator.shell.persistence"
 SQL_FUNCTIONS = {"select", "insert", "update", "delete", "text"}

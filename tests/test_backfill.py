@@ -1,4 +1,8 @@
 import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +15,10 @@ from allocator.shell.persistence import make_engine
 from allocator.shell.persistence.schema import price_history
 
 D = dt.date
+ROOT = Path(__file__).resolve().parents[1]
+#: After the latest complete session, yet within the year ahead that dates may reach.
+SOON = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+GOOD = "date,open,high,low,close,volume\n2025-01-02,1,2,0.5,1.5,10\n2025-01-03,1.5,2,1,1.8,20\n"
 
 
 def _counts(url):
@@ -77,7 +85,10 @@ def test_not_migrated_database_is_explained(database_url, monkeypatch, capsys):
         (["--start", "2025-1-32"], "is not a date"),
         ([], "give --days N or --start"),
         (["--days", "0"], "positive number"),
-        (["--start", "2025-01-02", "--end", "2099-01-02"], "latest complete session"),
+        (["--start", "2025-01-02", "--end", SOON], "latest complete session"),
+        (["--start", "2025-01-02", "--end", "2099-01-02"], "--end 2099-01-02 is out of range"),
+        (["--start", "1985-01-02"], "--start 1985-01-02 is out of range"),
+        (["--start", "9" * 5000], "is not a date: use YYYY-MM-DD"),
     ],
 )
 def test_bad_ranges_are_usage_errors(argv, message, monkeypatch, capsys):
@@ -127,3 +138,92 @@ def test_a_source_ending_before_the_end_is_warned_about(
         assert main([*argv, "--end", "2025-01-03"]) == 0
     assert "WARNING" not in capsys.readouterr().out
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def _backfill_process(database_url: str, csv_dir: Path, *args: str):
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "allocator",
+            "backfill",
+            "--source",
+            "csv",
+            "--csv-dir",
+            str(csv_dir),
+        ]
+        + ["--start", "2025-01-01", "--end", "2025-01-31", *args],
+        env={**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "symbols, message",
+    [
+        (["SPY", "../TRAV/SPY", "QQQ"], "--symbols: '../TRAV/SPY' is not a ticker symbol"),
+        (["SPY", "ABCDEFGHIJKLMNOPQ", "QQQ"], "--symbols: 'ABCDEFGHIJKLMNOPQ' is not a ticker"),
+        (["SPY", "/etc/passwd"], "'/ETC/PASSWD' is not a ticker symbol"),
+    ],
+)
+def test_bad_symbols_are_refused_before_anything_is_read_or_stored(
+    database_url, monkeypatch, tmp_path, symbols, message
+):
+    csv_dir, outside = tmp_path / "csv", tmp_path / "TRAV"
+    csv_dir.mkdir()
+    outside.mkdir()
+    for folder in (csv_dir, outside):
+        (folder / "SPY.csv").write_text(GOOD)
+        (folder / "QQQ.csv").write_text(GOOD)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert main(["db", "upgrade"]) == 0
+
+    done = _backfill_process(database_url, csv_dir, "--symbols", *symbols)
+
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert _counts(database_url) == {}  # not even SPY, given before the bad symbol
+
+
+def test_bars_out_of_range_are_refused_naming_symbol_date_and_values(
+    database_url, monkeypatch, capsys, tmp_path
+):
+    (tmp_path / "SPY.csv").write_text(GOOD.replace("1.5,2,1,1.8,20", "1.5,2,1,2.5,20"))
+    (tmp_path / "QQQ.csv").write_text(GOOD.replace("1,2,0.5,1.5,10", "1,2,0.5,1e308,10"))
+    (tmp_path / "DIA.csv").write_text(GOOD)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert main(["db", "upgrade"]) == 0
+    argv = ["backfill", "--source", "csv", "--csv-dir", str(tmp_path), "--start", "2025-01-01"]
+
+    assert main([*argv, "--end", "2025-01-31"]) == 1
+
+    err = capsys.readouterr().err
+    assert "FAILED SPY: " in err and "close 2.5 on 2025-01-03 is outside low 1.0..high 2.0" in err
+    assert "FAILED QQQ: " in err and "close 1e+308 on 2025-01-02 is not below 1e+07" in err
+    assert _counts(database_url) == {"DIA": 2}  # the others go on; nothing of SPY or QQQ
+
+
+@pytest.mark.parametrize(
+    "text, end, message",
+    [
+        ("date,open,high,low,close,volume\n", "2025-01-31", "holds no bars (a header only)"),
+        (GOOD, "2024-12-31", "has no bars from 2024-12-02 to 2024-12-31"),
+    ],
+)
+def test_a_file_without_bars_in_range_is_an_error_naming_it(
+    database_url, monkeypatch, capsys, tmp_path, text, end, message
+):
+    (tmp_path / "SPY.csv").write_text(text)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert main(["db", "upgrade"]) == 0
+    argv = ["backfill", "--source", "csv", "--csv-dir", str(tmp_path), "--symbols", "SPY"]
+
+    assert main([*argv, "--start", "2024-12-02", "--end", end]) == 1
+
+    err = capsys.readouterr().err
+    assert f"FAILED SPY: {tmp_path / 'SPY.csv'}" in err and message in err
+    assert _counts(database_url) == {}

@@ -262,6 +262,7 @@ def test_a_revised_bar_is_logged_and_stored_per_policy(
     row = revised["date"] == day
     original = float(revised.loc[row, "close"].iloc[0])
     revised.loc[row, "close"] = original + 1.25
+    revised.loc[row, "high"] = original + 1.25  # a valid bar keeps its close within low..high
     vendor.set_bars(FAILING, revised)
     counts = row_counts(engine)
 

@@ -1,9 +1,12 @@
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from allocator.exceptions import ConfigValidationError
-from allocator.strategy.config import PARAMETER_NAMES, TradingConfig, preset
+from allocator.strategy.config import PARAMETER_NAMES, TradingConfig, check_overrides, preset
+from allocator.strategy.symbols import symbol_problem
 
 
 def test_the_seed_preset_is_the_design_documents_table():
@@ -104,3 +107,50 @@ def test_round_trip_through_dict():
     c = TradingConfig().with_changes(assets=("SPY",), daily_capital=500.0)
     assert TradingConfig.from_mapping(c.to_dict()) == c
     assert set(c.to_dict()) == set(PARAMETER_NAMES)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"daily_capital": 1e308}, "1e+308 is out of range: allowed 0 < daily_capital <= 1,000"),
+        ({"lookback_days": 10**6}, "allowed 61 <= lookback_days <= 10,000"),
+        ({"min_sharpe_target": -50.0}, "allowed -10 <= min_sharpe_target <= 10"),
+        ({"assets": ("SPY", "ABCDEFGHIJKLMNOPQ")}, "'ABCDEFGHIJKLMNOPQ' is not a ticker symbol"),
+        ({"assets": ("../X",)}, "'../X' is not a ticker symbol"),
+        ({"assets": ("spy",)}, "'spy' is not a ticker symbol"),
+    ],
+)
+def test_absurd_values_and_bad_symbols_are_refused(changes, message):
+    with pytest.raises(ConfigValidationError, match=re.escape(message)):
+        TradingConfig().with_changes(**changes)
+
+
+def test_symbols_follow_one_rule():
+    assert TradingConfig(assets=("BRK.B", "BF-B", "X", "A" * 16)).assets[-1] == "A" * 16
+    assert symbol_problem("A" * 17) and symbol_problem("1SPY") and symbol_problem("SPY\n")
+    assert symbol_problem("SPY") is None
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"daily_capital": 1e308}, "daily_capital"),
+        ({"daily_capital": float("inf")}, "daily_capital"),
+        ({"daily_capital": True}, "daily_capital"),
+        ({"lookback_days": 1e308}, "lookback_days"),
+        ({"risk_high_threshold": 120}, "risk_high_threshold"),
+        ({"sell_trigger": "weekly"}, "sell_trigger"),
+        ({"assets": 5}, "assets"),
+        ({"assets": ["SPY", "SPY"]}, "assets"),
+        ({"daily_capitol": 5}, "daily_capitol"),
+    ],
+)
+def test_overrides_are_checked_field_by_field(overrides, field):
+    with pytest.raises(ConfigValidationError) as err:
+        check_overrides(overrides)
+    assert err.value.field == field and "\n" not in str(err.value)
+
+
+def test_checked_overrides_are_coerced_and_json_ready():
+    checked = check_overrides({"daily_capital": "500", "assets": "spy qqq", "lookback_days": 300.0})
+    assert checked == {"daily_capital": 500.0, "assets": ["SPY", "QQQ"], "lookback_days": 300}

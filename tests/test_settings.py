@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,37 @@ def test_cli_masks_the_password_of_an_unreachable_database(monkeypatch, capsys):
     assert main(["db", "current"]) == 1
     err = capsys.readouterr().err
     assert "Pa55word" not in err and "cannot connect" in err and err.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("sqlite:///relative.sqlite3", "sqlite:///{cwd}/relative.sqlite3"),
+        (
+            "sqlite+pysqlite:///../up/x.db?timeout=5",
+            "sqlite+pysqlite:///{parent}/up/x.db?timeout=5",
+        ),
+        ("sqlite:////srv/allocator.sqlite3", "sqlite:////srv/allocator.sqlite3"),
+        ("sqlite://", "sqlite://"),
+        ("sqlite:///:memory:", "sqlite:///:memory:"),
+        ("sqlite:///file:x.db?mode=ro&uri=true", "sqlite:///file:x.db?mode=ro&uri=true"),
+        ("postgresql://u:pw@db:5432/x", "postgresql://u:pw@db:5432/x"),
+    ],
+)
+def test_a_relative_sqlite_url_is_made_absolute_against_the_working_directory(
+    url, expected, tmp_path, monkeypatch
+):
+    cwd = tmp_path / "here"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    want = expected.format(cwd=cwd, parent=tmp_path)
+    assert get_settings({"DATABASE_URL": url}).database_url == want
+
+
+def test_the_resolved_url_is_what_a_kernel_inherits(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///relative.sqlite3")
+    assert get_settings().database_url == f"sqlite:///{tmp_path}/relative.sqlite3"
+    assert os.environ["DATABASE_URL"] == f"sqlite:///{tmp_path}/relative.sqlite3"
+    monkeypatch.chdir(PROJECT_ROOT / "notebooks")  # where a kernel runs: still the same file
+    assert get_settings().database_url == f"sqlite:///{tmp_path}/relative.sqlite3"

@@ -1,4 +1,6 @@
 import datetime as dt
+import io
+import re
 
 import pandas as pd
 import pytest
@@ -130,3 +132,38 @@ def test_validate_bars_sorts_and_types():
     out = validate_bars("SPY", frame, "test")
     assert out["date"].tolist() == [D(2025, 1, 2), D(2025, 1, 3)]
     assert out["volume"].dtype == "int64" and out["open"].dtype == "float64"
+
+
+@pytest.mark.parametrize(
+    "row, match",
+    [
+        ("2025-01-02,1,2,0.5,2.5,10", "close 2.5 on 2025-01-02 is outside low 0.5..high 2.0"),
+        ("2025-01-02,1,2,0.5,0.4,10", "close 0.4 on 2025-01-02 is outside low 0.5..high 2.0"),
+        ("2025-01-02,3,4,2,1,10", "close 1.0 on 2025-01-02 is outside low 2.0..high 4.0"),
+        ("2025-01-02,2.5,2,0.5,1,10", "open 2.5 on 2025-01-02 is outside low 0.5..high 2.0"),
+        ("2025-01-02,1,1e308,0.5,1,10", "high 1e+308 on 2025-01-02 is not below 1e+07"),
+        ("2025-01-02,1,2,0.5,1,-5", "volume -5.0 on 2025-01-02 is negative"),
+        ("2025-01-02,1,2,0.5,1,1e300", "volume 1e+300 on 2025-01-02 is not below 1e+15"),
+    ],
+)
+def test_bars_must_be_consistent_and_in_range(row, match):
+    frame = pd.read_csv(io.StringIO(f"date,open,high,low,close,volume\n{row}\n"), dtype=str)
+    with pytest.raises(MalformedResponseError, match=re.escape(match)) as err:
+        validate_bars("SPY", frame, "test")
+    assert str(err.value).startswith("SPY: test: ") and "\n" not in str(err.value)
+
+
+def test_csv_source_reads_no_file_outside_its_folder(tmp_path):
+    folder, outside = tmp_path / "csv", tmp_path / "TRAV"
+    folder.mkdir()
+    outside.mkdir()
+    bars = "date,open,high,low,close,volume\n2025-01-02,1,2,0.5,1.5,10\n"
+    (outside / "SPY.csv").write_text(bars)
+    (folder / "QQQ.csv").symlink_to(outside / "SPY.csv")
+    source = CsvSource(folder)
+    with pytest.raises(MarketDataError, match="'../TRAV/SPY' is not a ticker symbol"):
+        source.fetch("../TRAV/SPY", D(2025, 1, 1), D(2025, 1, 31))
+    with pytest.raises(
+        MarketDataError, match=r"QQQ: .*QQQ.csv resolves to .*TRAV/SPY.csv, outside"
+    ):
+        source.fetch("QQQ", D(2025, 1, 1), D(2025, 1, 31))

@@ -102,16 +102,18 @@ def cmd_config_show(args) -> int:
 
 def cmd_backfill(args) -> int:
     from allocator.jobs.backfill import backfill, resolve_range
+    from allocator.jobs.ingest import checked_symbols
     from allocator.shell.marketdata import make_source
 
     settings = get_settings()
     start, end = resolve_range(days=args.days, start=args.start, end=args.end)
+    symbols = checked_symbols(args.symbols, "--symbols") if args.symbols else None
     source = make_source(
         args.source, settings=settings, csv_dir=args.csv_dir, outputsize=args.outputsize
     )
     engine = _migrated_engine(settings)
     print(f"backfill {start}..{end} from {args.source} into {settings.masked_database_url}")
-    report = backfill(engine, source, start, end, args.symbols, on_revision=args.on_revision)
+    report = backfill(engine, source, start, end, symbols, on_revision=args.on_revision)
     print(report.summary().drop(columns=["error"]).to_string(index=False))
     for failed in report.failed:
         print(f"FAILED {failed.symbol}: {failed.error}", file=sys.stderr)
@@ -131,7 +133,12 @@ def _add_backfill_parser(sub) -> None:
     bf.add_argument("--days", type=int, help="the last N sessions, ending at the latest close")
     bf.add_argument("--start", help="first date, YYYY-MM-DD")
     bf.add_argument("--end", help="last date, YYYY-MM-DD (default: the latest complete session)")
-    bf.add_argument("--symbols", nargs="+", help="default: the active config's assets")
+    bf.add_argument(
+        "--symbols",
+        nargs="+",
+        help="default: the active config's assets; each a letter then up to 15 letters, digits, "
+        "'.' or '-' (SPY, BRK.B)",
+    )
     bf.add_argument(
         "--outputsize",
         choices=("compact", "full"),
@@ -163,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("revision", nargs="?", default="head", help="target revision (default head)")
     up.set_defaults(func=cmd_db_upgrade)
     db_sub.add_parser("current", help="show the schema revision").set_defaults(func=cmd_db_current)
+    from allocator.cli.database import add_backup_parsers
+
+    add_backup_parsers(db_sub)
 
     cfg = sub.add_parser("config", help="the trading config versions")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -187,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     from allocator.cli.serve import add_serve_parser
 
     add_serve_parser(sub)
+    from allocator.cli.health import add_health_parser
+
+    add_health_parser(sub)
     try:
         from allocator.cli import run as cli_run
     except ImportError:  # pragma: no cover - the job runner ships with the package

@@ -139,7 +139,8 @@ def add_run_parser(subparsers) -> argparse.ArgumentParser:
         metavar=("NAME", "VALUE"),
         default=[],
         help="a notebook parameter (repeatable); VALUE is read by the type of the parameter's "
-        "default: True/False (yes/no, 1/0), a number, or text; anything else is refused. "
+        "default: True/False (yes/no, 1/0), a number, or text; symbols is a list (SPY,QQQ), "
+        "start/end a date (YYYY-MM-DD), overrides a JSON object; anything else is refused. "
         "Secrets are never parameters: they come from the environment.",
     )
     run.add_argument(

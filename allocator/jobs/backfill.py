@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from allocator.exceptions import CalendarError
-from allocator.jobs.ingest import IngestReport, default_symbols, ingest
+from allocator.jobs.ingest import IngestReport, checked_symbols, default_symbols, ingest
 from allocator.shell import calendar
 from allocator.shell.marketdata.base import MarketDataSource
 
@@ -61,5 +61,5 @@ def backfill(
     progress: bool | None = None,
 ) -> IngestReport:
     """Store every session bar of ``symbols`` in [start, end]; a re-run inserts nothing new."""
-    symbols = [s.upper() for s in (symbols or default_symbols(engine))]
+    symbols = checked_symbols(symbols or default_symbols(engine), "--symbols")
     return ingest(engine, source, symbols, start, end, on_revision=on_revision, progress=progress)

@@ -17,7 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from allocator.exceptions import MarketDataError, MissingBarsError
-from allocator.jobs.ingest import IngestReport, default_symbols, ingest
+from allocator.jobs.ingest import IngestReport, checked_symbols, default_symbols, ingest
 from allocator.jobs.settlement import mark_to_market, settle_pending
 from allocator.shell import calendar
 from allocator.shell.marketdata import make_source
@@ -105,7 +105,7 @@ def fetch_bars(
             f"(latest complete session: {complete}); the fetch job runs at 16:35 ET",
         )
     start = trade_date - dt.timedelta(days=FETCH_WINDOW_DAYS)
-    symbols = [s.upper() for s in (symbols or default_symbols(engine))]
+    symbols = checked_symbols(symbols or default_symbols(engine))  # "SPY" is one symbol
     report = ingest(engine, source, symbols, start, trade_date, progress=False)
     result = FetchResult(trade_date=trade_date, report=report)
     log.info("fetch %s: %s", trade_date, report.summary_line())

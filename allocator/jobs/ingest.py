@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 import sqlalchemy as sa
 
-from allocator.exceptions import AllocatorError, ConfigNotFoundError, MarketDataError
+from allocator.exceptions import AllocatorError, ConfigNotFoundError, JobError, MarketDataError
 from allocator.shell import calendar
 from allocator.shell.marketdata.base import MarketDataSource
 from allocator.shell.persistence.configs import active_version
 from allocator.shell.persistence.prices import UpsertResult, stored_sources, upsert_bars
 from allocator.strategy.config import DEFAULT_ASSETS
+from allocator.strategy.symbols import first_symbol_problem, split_symbols
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ def ingest(
     """
     from tqdm import tqdm
 
+    symbols = checked_symbols(symbols)
     refuse_synthetic_over_real(engine, source.name)
     sessions = calendar.sessions_between(start, end)
     report = IngestReport(
@@ -176,6 +178,20 @@ def ingest(
                 )
     bar.close()
     return report
+
+
+def checked_symbols(symbols: Sequence[str], what: str = "symbols") -> list[str]:
+    """``symbols`` upper-cased, or a :class:`JobError` naming the first one that is no ticker.
+
+    Checked before anything is fetched or stored: a symbol names a file of the CSV source and a
+    ``price_history`` key of at most 16 characters, so ``../x/SPY`` or a 40-character string
+    must never get that far.
+    """
+    upper = split_symbols(symbols)
+    problem = first_symbol_problem(upper) if upper else "no symbol given"
+    if problem:
+        raise JobError(f"{what}: {problem}")
+    return upper
 
 
 def default_symbols(engine: sa.Engine) -> tuple[str, ...]:

@@ -4,15 +4,19 @@
 :func:`check_parameters` refuses, before any kernel starts, a parameter the notebook does not
 declare, the reserved ``trade_date`` and anything that looks like a secret (secrets reach a
 notebook through the environment, never as parameters: a parameter is saved in the archive).
+:func:`coerce_parameters` reads each value by the type of the notebook's default or by its name
+(symbol lists, dates, JSON objects) and checks it, so a bad value is refused on one line before a
+kernel starts instead of failing inside the notebook.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from allocator.exceptions import JobError
+from allocator.exceptions import CalendarError, ConfigValidationError, JobError
 from allocator.notebook.jobspec import JobSpec
 from allocator.shell.settings import mask_url
 
@@ -54,13 +58,32 @@ def parse_parameters(pairs: Iterable[tuple[str, str]] | None) -> dict[str, objec
 
 
 def declared_parameters(notebook: Path) -> dict[str, dict]:
-    """The notebook's ``parameters`` cell, as papermill reads it: name -> {default, ...}."""
-    import papermill
+    """The notebook's ``parameters`` cell: name -> ``{"name", "default"}`` (default as source).
+
+    The cell papermill injects after (the first one tagged ``parameters``), read with :mod:`json`
+    and :mod:`ast` only: its top-level assignments, in order, like ``papermill.inspect_notebook``
+    (tests/test_startup.py compares the two), so a bad ``-p`` is refused without importing
+    papermill and nbformat (most of the CLI's start-up).
+    """
+    import ast
 
     try:
-        return papermill.inspect_notebook(str(notebook))
-    except Exception as exc:  # noqa: BLE001 - any unreadable notebook is the same user error
+        cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+        tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+        source = tagged[0]["source"] if tagged else ""
+        source = "".join(source) if isinstance(source, list) else source
+        tree = ast.parse(source)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, SyntaxError) as exc:
         raise JobError(f"cannot read the parameters of {notebook}: {exc}") from None
+    declared: dict[str, dict] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            default = ast.get_source_segment(source, node.value)
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    declared[target.id] = {"name": target.id, "default": default}
+    return declared
 
 
 def check_parameters(
@@ -167,18 +190,126 @@ def _as_number(name: str, value: object, kind: type) -> object:
     return kind(value)
 
 
+#: Parameters read by their name whatever their default (most of them default to None).
+SYMBOL_LIST_PARAMETERS = frozenset({"symbols"})
+DATE_PARAMETERS = frozenset({"start", "end", "in_start", "in_end", "out_start", "out_end"})
+OVERRIDES_PARAMETERS = frozenset({"overrides"})
+#: JSON grids of config values the notebook parses itself: checked here, passed on as text.
+GRID_PARAMETERS = frozenset({"grid"})
+
+
+def _as_list(name: str, value: object) -> list[str]:
+    """``SPY,QQQ`` or ``"SPY QQQ"`` as ``["SPY", "QQQ"]``; ``symbols`` are checked one by one."""
+    from allocator.strategy.symbols import first_symbol_problem, split_symbols
+
+    parts = [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+    items = [item for part in parts for item in part.replace(",", " ").split()]
+    if not items:
+        raise JobError(f"-p {name} is empty: give a list like SPY,QQQ")
+    if name in SYMBOL_LIST_PARAMETERS:
+        items = split_symbols(items)
+        problem = first_symbol_problem(items)
+        if problem:
+            raise JobError(f"-p {name}: {problem}")
+    return items
+
+
+def _as_date(name: str, value: object) -> str:
+    """An ISO date within the calendar's range (:func:`~allocator.shell.calendar.to_date`)."""
+    from allocator.shell.calendar import to_date
+
+    try:
+        return to_date(str(value), f"-p {name}").isoformat()
+    except CalendarError as exc:
+        raise JobError(str(exc)) from None
+
+
+def _json_object(name: str, value: object) -> dict:
+    if isinstance(value, Mapping):
+        return dict(value)
+    try:
+        parsed = json.loads(str(value))
+    except (ValueError, RecursionError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "unreadable"
+        raise JobError(
+            f"-p {name} is not JSON ({reason}): write e.g. '{{\"daily_capital\": 500}}'"
+        ) from None
+    if not isinstance(parsed, dict):
+        raise JobError(f"-p {name} must be a JSON object, e.g. '{{\"daily_capital\": 500}}'")
+    return parsed
+
+
+def _as_overrides(name: str, value: object) -> dict:
+    """A JSON object of config overrides, each checked against its field's type and range."""
+    from allocator.strategy.config import check_overrides
+
+    try:
+        return check_overrides(_json_object(name, value))
+    except ConfigValidationError as exc:
+        raise JobError(f"-p {name}: {exc}") from None
+
+
+def _checked_grid(name: str, value: object) -> object:
+    """A grid ``{"parameter": [values]}``: every value checked as an override; text kept."""
+    from allocator.strategy.config import check_overrides
+
+    grid = _json_object(name, value)
+    try:
+        for parameter, values in grid.items():
+            for item in values if isinstance(values, list) else [values]:
+                check_overrides({parameter: item})
+    except ConfigValidationError as exc:
+        raise JobError(f"-p {name}: {exc}") from None
+    return value if isinstance(value, str) else json.dumps(grid)
+
+
+_NOT_BY_NAME = object()
+
+
+def _coerce_by_name(name: str, value: object, default: object) -> object:
+    """The value of a list, date or JSON parameter, or :data:`_NOT_BY_NAME` for the others.
+
+    A notebook whose parameter has a bool or number default keeps that reading, whatever its name.
+    """
+    if value is None or isinstance(default, bool | int | float):
+        return _NOT_BY_NAME
+    if name in SYMBOL_LIST_PARAMETERS or isinstance(default, list):
+        return _as_list(name, value)
+    if name in DATE_PARAMETERS:
+        return _as_date(name, value)
+    if name in OVERRIDES_PARAMETERS:
+        return _as_overrides(name, value)
+    if isinstance(default, dict):
+        return _json_object(name, value)
+    if name in GRID_PARAMETERS:
+        return _checked_grid(name, value)
+    return _NOT_BY_NAME
+
+
 def coerce_parameters(given: Mapping[str, object], declared: Mapping[str, dict]) -> dict:
     """``-p`` values read by the type of each notebook parameter's default, or a JobError.
 
     A bool default takes True/False, yes/no, 1/0 (anything else is refused, never read as true);
-    an int or float default a number; a str default keeps the text as given. Parameters whose
-    default is None keep :func:`parse_value`'s reading. Over-long values are refused.
+    an int or float default a number; a str default keeps the text as given. By name (unless the
+    default is a bool or a number), or by a list or dict default: ``symbols`` is a list
+    (``SPY,QQQ`` or ``"SPY QQQ"``) of valid ticker symbols; ``start``/``end`` (and the ``in_``
+    and ``out_`` ones) are ISO dates within the calendar's range; ``overrides`` is a JSON object
+    of config parameters within their ranges; ``grid`` is checked the same way, value by value.
+    Other parameters whose default is None keep :func:`parse_value`'s reading. Over-long values
+    are refused.
     """
     out: dict[str, object] = {}
     for name, value in given.items():
         if len(str(value)) > MAX_VALUE_CHARS:
-            raise JobError(f"parameter {name!r} is {len(str(value)):,} characters long")
+            raise JobError(
+                f"parameter {name!r} is {len(str(value)):,} characters long: "
+                f"give at most {MAX_VALUE_CHARS:,}"
+            )
         default = _default_of(declared[name]) if name in declared else None
+        by_name = _coerce_by_name(name, value, default)
+        if by_name is not _NOT_BY_NAME:
+            out[name] = by_name
+            continue
         if isinstance(default, bool):
             value = _as_bool(name, value)
         elif isinstance(default, int | float):

@@ -64,6 +64,8 @@ class Settings:
     runs_dir: Path
     reports_dir: Path
     log_dir: Path
+    #: Where ``allocator db backup`` writes (``ALLOCATOR_BACKUP_DIR``, default ``var/backup``).
+    backup_dir: Path = PROJECT_ROOT / "var" / "backup"
     alphavantage_api_key: str | None = field(default=None, repr=False)
     alphavantage_base_url: str = ALPHAVANTAGE_DEFAULT_URL
     alphavantage_delay: float = ALPHAVANTAGE_DEFAULT_DELAY
@@ -79,6 +81,8 @@ class Settings:
     #: ``alphavantage`` or ``None`` (no live quotes: orders wait for the fetch job's bar).
     quote_source: str | None = None
     kernel_name: str = "capital-allocator"
+    #: Where alerts are posted (Slack-compatible webhook); its path holds a token: a secret.
+    alert_webhook_url: str | None = field(default=None, repr=False)
 
     def require_api_key(self) -> str:
         """The Alpha Vantage key, or a one-line error naming the variable to set."""
@@ -102,7 +106,11 @@ class Settings:
         """The values no artifact or log may contain: API keys, the database password and URL."""
         from sqlalchemy.engine import make_url
 
-        found = [self.alphavantage_api_key or "", self.tiingo_api_key or ""]
+        found = [
+            self.alphavantage_api_key or "",
+            self.tiingo_api_key or "",
+            self.alert_webhook_url or "",
+        ]
         try:
             password = make_url(self.database_url).password
         except Exception:  # noqa: BLE001 - a malformed URL has no password to hide
@@ -126,6 +134,29 @@ class Settings:
 
 def default_database_url() -> str:
     return f"sqlite:///{PROJECT_ROOT / 'var' / 'allocator.sqlite3'}"
+
+
+_SQLITE_URL = re.compile(r"^(?P<scheme>sqlite(?:\+\w+)?):///(?P<path>[^?]*)(?P<query>\?.*)?$", re.S)
+
+
+def absolute_sqlite_url(url: str, cwd: Path | None = None) -> str:
+    """``url`` with a relative SQLite file path made absolute against ``cwd`` (default: here).
+
+    SQLite opens a relative path against the working directory of each process, and a job's
+    kernel runs in ``notebooks/``: ``sqlite:///relative.sqlite3`` would be one file for the CLI
+    and another for the notebook. Other URLs, in-memory and ``file:`` URI databases are returned
+    as they are; ``~`` is expanded.
+    """
+    match = _SQLITE_URL.match(url)
+    path = match["path"] if match else ""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return url
+    absolute = Path(path).expanduser()
+    if not absolute.is_absolute():
+        absolute = Path(os.path.normpath((cwd or Path.cwd()) / absolute))
+    elif absolute == Path(path):
+        return url
+    return f"{match['scheme']}:///{absolute}{match['query'] or ''}"
 
 
 def _float_env(env: dict[str, str], name: str, default: float) -> float:
@@ -173,6 +204,7 @@ def _dir_env(env: dict[str, str], name: str, default: Path) -> Path:
 
 def get_settings(environ: dict[str, str] | None = None, *, dotenv: bool = True) -> Settings:
     """Read settings from ``environ`` (default: ``os.environ`` after loading ``.env``)."""
+    from_process = environ is None
     if environ is None:
         if dotenv and os.environ.get("ALLOCATOR_DOTENV", "").lower() not in ("0", "off", "no"):
             load_dotenv_file()
@@ -183,11 +215,16 @@ def get_settings(environ: dict[str, str] | None = None, *, dotenv: bool = True) 
             f"DATABASE_URL={mask_url(url)!r} is not a database URL: use e.g. "
             "sqlite:///path/to/file.sqlite3 or postgresql://user:password@host:5432/name"
         )
+    url = absolute_sqlite_url(url)
+    if from_process and environ.get("DATABASE_URL") and url != environ["DATABASE_URL"]:
+        # Resolved once, here: every kernel this process starts inherits the absolute URL.
+        os.environ["DATABASE_URL"] = url
     return Settings(
         database_url=url,
         runs_dir=_dir_env(environ, "ALLOCATOR_RUNS_DIR", PROJECT_ROOT / "runs"),
         reports_dir=_dir_env(environ, "ALLOCATOR_REPORTS_DIR", PROJECT_ROOT / "reports"),
         log_dir=_dir_env(environ, "ALLOCATOR_LOG_DIR", PROJECT_ROOT / "var" / "log"),
+        backup_dir=_dir_env(environ, "ALLOCATOR_BACKUP_DIR", PROJECT_ROOT / "var" / "backup"),
         alphavantage_api_key=environ.get("ALPHAVANTAGE_API_KEY") or None,
         alphavantage_base_url=environ.get("ALPHAVANTAGE_BASE_URL") or ALPHAVANTAGE_DEFAULT_URL,
         alphavantage_delay=_float_env(
@@ -208,4 +245,6 @@ def get_settings(environ: dict[str, str] | None = None, *, dotenv: bool = True) 
         tiingo_backoff=_float_env(environ, "TIINGO_RETRY_BACKOFF", TIINGO_DEFAULT_BACKOFF),
         quote_source=_quote_source_env(environ),
         kernel_name=environ.get("ALLOCATOR_KERNEL") or "capital-allocator",
+        # Not validated here: a malformed webhook must not stop the jobs (the alerts say so).
+        alert_webhook_url=(environ.get("ALERT_WEBHOOK_URL") or "").strip() or None,
     )

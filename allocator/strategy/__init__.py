@@ -3,6 +3,7 @@
 From closes to a decision, each formula in one module:
 
 - :mod:`~allocator.strategy.config` — the trading config, typed and validated;
+- :mod:`~allocator.strategy.symbols` — the one rule a ticker symbol follows;
 - :mod:`~allocator.strategy.features` — returns, volatility, moving averages;
 - :mod:`~allocator.strategy.regime` — the regime score −1..+1 and its label;
 - :mod:`~allocator.strategy.risk` — the risk score 0..100 and its band;

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from allocator.exceptions import ConfigValidationError
+from allocator.strategy.symbols import first_symbol_problem, shown
 
 DEFAULT_ASSETS: tuple[str, ...] = ("SPY", "QQQ", "DIA")
 #: ``sell_trigger`` values: sell on every bearish session, or on the first of a bearish spell.
@@ -152,8 +153,91 @@ def _coerce(name: str, value: Any) -> Any:
                 raise ValueError
             return int(value)
         return float(value)
-    except (TypeError, ValueError):
-        raise ConfigValidationError(name, f"{value!r} is not a number") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigValidationError(name, f"{shown(value)} is not a number") from None
+
+
+#: The most ``daily_capital`` may be: far above any real deposit, far below what breaks the
+#: money arithmetic (a daily capital of 1e308 overflows every Decimal sum).
+MAX_DAILY_CAPITAL = 1e9
+#: The values each number may take on its own, as (low, high, low excluded). The rules between
+#: fields (bearish < bullish, medium < high, weights summing to 1) are in :func:`validate_config`.
+FIELD_RANGES: dict[str, tuple[float, float, bool]] = {
+    "daily_capital": (0.0, MAX_DAILY_CAPITAL, True),
+    "lookback_days": (MIN_LOOKBACK_DAYS, 10_000, False),
+    "regime_bullish_threshold": (-1.0, 1.0, False),
+    "regime_bearish_threshold": (-1.0, 1.0, False),
+    "risk_high_threshold": (0.0, 100.0, False),
+    "risk_medium_threshold": (0.0, 100.0, False),
+    "max_drawdown_tolerance": (0.0, 100.0, True),
+    "min_sharpe_target": (-10.0, 10.0, False),
+    **{name: (0.0, 1.0, False) for name in _FRACTION_FIELDS},
+    "sell_percentage": (0.3, 1.0, False),
+}
+
+
+def _number_text(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+def allowed_range(name: str) -> str:
+    """The range of number field ``name`` as text, e.g. ``0 < daily_capital <= 1,000,000,000``."""
+    low, high, low_excluded = FIELD_RANGES[name]
+    return f"{_number_text(low)} {'<' if low_excluded else '<='} {name} <= {_number_text(high)}"
+
+
+def check_field(name: str, value: Any) -> None:
+    """Raise :class:`ConfigValidationError` when one field's value is invalid on its own.
+
+    Symbols follow :mod:`allocator.strategy.symbols`; ``sell_trigger`` is one of
+    :data:`SELL_TRIGGERS`; a number is finite and within :data:`FIELD_RANGES`.
+    """
+    if name == "assets":
+        problem = first_symbol_problem(value) if value else "the asset list is empty"
+        if problem:
+            raise ConfigValidationError("assets", problem)
+        return
+    if name == "sell_trigger":
+        if value not in SELL_TRIGGERS:
+            raise ConfigValidationError(
+                name, f"{shown(value)}: use one of {', '.join(SELL_TRIGGERS)}"
+            )
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigValidationError(name, f"{shown(value)} is not a number")
+    if not math.isfinite(value):
+        raise ConfigValidationError(name, f"{value!r} is not a finite number")
+    low, high, low_excluded = FIELD_RANGES[name]
+    if value > high or value < low or (low_excluded and value == low):
+        raise ConfigValidationError(
+            name, f"{_number_text(value)} is out of range: allowed {allowed_range(name)}"
+        )
+
+
+def check_overrides(overrides: Any) -> dict[str, Any]:
+    """What-if overrides (``{"daily_capital": 500}``) checked field by field, before any run.
+
+    Each name must be a config parameter and each value valid on its own (:func:`check_field`);
+    the rules between fields are checked when the overrides meet a config
+    (:meth:`TradingConfig.with_changes`). Returns the values coerced to their fields' types,
+    ``assets`` as a list, ready to be passed on as JSON.
+    """
+    if not isinstance(overrides, dict):
+        raise ConfigValidationError("overrides", "give a JSON object of parameter: value")
+    checked: dict[str, Any] = {}
+    for name, value in overrides.items():
+        if name not in PARAMETER_NAMES:
+            raise ConfigValidationError(
+                str(name), f"unknown parameter; known: {', '.join(PARAMETER_NAMES)}"
+            )
+        if name == "assets" and not isinstance(value, (str, list)):
+            raise ConfigValidationError(name, f"{shown(value)}: give a list of symbols")
+        if value is None or (isinstance(value, bool) and name not in _TEXT_FIELDS):
+            raise ConfigValidationError(name, f"{value!r} is not a value for {name}")
+        value = _coerce(name, value)
+        check_field(name, value)
+        checked[name] = list(value) if name == "assets" else value
+    return checked
 
 
 def validate_config(cfg: TradingConfig) -> None:
@@ -163,20 +247,13 @@ def validate_config(cfg: TradingConfig) -> None:
         if f.name in _TEXT_FIELDS:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigValidationError(f.name, f"{value!r} is not a number")
+            raise ConfigValidationError(f.name, f"{shown(value)} is not a number")
         if not math.isfinite(value):
             raise ConfigValidationError(f.name, f"{value!r} is not a finite number")
-    if cfg.sell_trigger not in SELL_TRIGGERS:
-        raise ConfigValidationError(
-            "sell_trigger", f"{cfg.sell_trigger!r}: use one of {', '.join(SELL_TRIGGERS)}"
-        )
+    check_field("sell_trigger", cfg.sell_trigger)
     if not cfg.assets:
         raise ConfigValidationError("assets", "the asset list is empty: give at least one symbol")
-    for symbol in cfg.assets:
-        if not symbol or not symbol.replace(".", "").replace("-", "").isalnum():
-            raise ConfigValidationError("assets", f"{symbol!r} is not a ticker symbol")
-    if len(set(cfg.assets)) != len(cfg.assets):
-        raise ConfigValidationError("assets", f"{list(cfg.assets)} lists a symbol twice")
+    check_field("assets", cfg.assets)
     if cfg.daily_capital <= 0:
         raise ConfigValidationError("daily_capital", f"{cfg.daily_capital} must be above 0")
     if cfg.lookback_days < MIN_LOOKBACK_DAYS:
@@ -215,3 +292,5 @@ def validate_config(cfg: TradingConfig) -> None:
             "momentum_weight",
             f"momentum_weight + price_momentum_weight = {total:g}; they must sum to 1",
         )
+    for name in FIELD_RANGES:  # the outer bounds the rules above leave open (1e308 dollars)
+        check_field(name, getattr(cfg, name))

@@ -18,6 +18,10 @@ from allocator.exceptions import MalformedResponseError
 
 BAR_COLUMNS = ("date", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
+#: Prices at or above this are refused: no ETF trades near it, and 1e308 breaks every sum.
+MAX_PRICE = 1e7
+#: Volumes at or above this are refused (a day's volume of the busiest ETF is ~1e9 shares).
+MAX_VOLUME = 1e15
 
 
 @runtime_checkable
@@ -41,9 +45,11 @@ def empty_bars() -> pd.DataFrame:
 def validate_bars(symbol: str, frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     """Check and normalise ``frame``; raise :class:`MalformedResponseError` naming the bad row.
 
-    Checks: every column present; dates parse and are unique; prices numeric, finite, above zero;
-    ``high >= low``; volume numeric and not negative. Returns a copy sorted by date with float
-    prices and integer volumes. ``origin`` says where the rows came from, for the message.
+    Checks: every column present; dates parse and are unique; prices numeric, finite, above zero
+    and below :data:`MAX_PRICE`; ``low <= open, close <= high``; volume numeric, not negative and
+    below :data:`MAX_VOLUME`. Returns a copy sorted by date with float prices and integer volumes.
+    ``origin`` says where the rows came from, for the message. One bad row refuses the whole
+    frame, so nothing of a symbol with a bad bar is stored.
     """
     missing = [c for c in BAR_COLUMNS if c not in frame.columns]
     if missing:
@@ -66,24 +72,7 @@ def validate_bars(symbol: str, frame: pd.DataFrame, origin: str) -> pd.DataFrame
                 "is not a number",
             )
         out[column] = values.astype("float64")
-    for column in PRICE_COLUMNS:
-        bad = out[column] <= 0
-        if bad.any():
-            row = out[bad].iloc[0]
-            raise MalformedResponseError(
-                symbol, f"{origin}: {column} {row[column]} on {row['date']} is not above zero"
-            )
-    bad = out["high"] < out["low"]
-    if bad.any():
-        row = out[bad].iloc[0]
-        raise MalformedResponseError(
-            symbol, f"{origin}: high {row['high']} is below low {row['low']} on {row['date']}"
-        )
-    if (out["volume"] < 0).any():
-        row = out[out["volume"] < 0].iloc[0]
-        raise MalformedResponseError(
-            symbol, f"{origin}: volume {row['volume']} on {row['date']} is negative"
-        )
+    _check_ranges(symbol, out, origin)
     dupes = out["date"].duplicated()
     if dupes.any():
         raise MalformedResponseError(
@@ -91,6 +80,42 @@ def validate_bars(symbol: str, frame: pd.DataFrame, origin: str) -> pd.DataFrame
         )
     out["volume"] = out["volume"].round().astype("int64")
     return out.sort_values("date", kind="stable").reset_index(drop=True)
+
+
+def _check_ranges(symbol: str, out: pd.DataFrame, origin: str) -> None:
+    """Prices in (0, MAX_PRICE), low <= open, close <= high, volume in [0, MAX_VOLUME).
+
+    The first failing row is named with its date and values (each message is a template
+    filled with that row).
+    """
+    checks = []
+    for column in PRICE_COLUMNS:
+        checks += [
+            (out[column] <= 0, f"{column} {{{column}}} on {{date}} is not above zero"),
+            (
+                out[column] >= MAX_PRICE,
+                f"{column} {{{column}:g}} on {{date}} is not below {MAX_PRICE:g}",
+            ),
+        ]
+    checks.append((out["high"] < out["low"], "high {high} is below low {low} on {date}"))
+    for column in ("open", "close"):
+        checks.append(
+            (
+                (out[column] < out["low"]) | (out[column] > out["high"]),
+                f"{column} {{{column}}} on {{date}} is outside low {{low}}..high {{high}}",
+            )
+        )
+    checks += [
+        (out["volume"] < 0, "volume {volume} on {date} is negative"),
+        (
+            out["volume"] >= MAX_VOLUME,
+            f"volume {{volume:g}} on {{date}} is not below {MAX_VOLUME:g}",
+        ),
+    ]
+    for bad, message in checks:
+        if bad.any():
+            row = out[bad].iloc[0].to_dict()
+            raise MalformedResponseError(symbol, f"{origin}: {message.format(**row)}")
 
 
 def clip_to_range(frame: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
