@@ -19,6 +19,7 @@ from allocator.shell import calendar
 from allocator.shell.marketdata.base import MarketDataSource
 from allocator.shell.persistence.configs import active_version
 from allocator.shell.persistence.prices import UpsertResult, stored_sources, upsert_bars
+from allocator.shell.persistence.runlock import writer_lock
 from allocator.strategy.config import DEFAULT_ASSETS
 from allocator.strategy.symbols import first_symbol_problem, split_symbols
 
@@ -128,11 +129,26 @@ def ingest(
     """Fetch ``symbols`` from ``source`` over [start, end] and upsert NYSE-session bars.
 
     The synthetic market is refused on a database that holds bars from any other source: its
-    made-up prices must never mix with real history.
+    made-up prices must never mix with real history. Ingests take turns (the ``prices`` writer
+    lock, held from that check to the last symbol), so two run at the same time store what
+    they would have stored one after the other, never a mix of their sources.
     """
+    symbols = checked_symbols(symbols)
+    with writer_lock(engine, "prices"):
+        return _ingest_locked(engine, source, symbols, start, end, on_revision, progress)
+
+
+def _ingest_locked(
+    engine: sa.Engine,
+    source: MarketDataSource,
+    symbols: list[str],
+    start: dt.date,
+    end: dt.date,
+    on_revision: str,
+    progress: bool | None,
+) -> IngestReport:
     from tqdm import tqdm
 
-    symbols = checked_symbols(symbols)
     refuse_synthetic_over_real(engine, source.name)
     sessions = calendar.sessions_between(start, end)
     report = IngestReport(
