@@ -18,7 +18,7 @@ export ALLOCATOR_MARKET_CSV_DIR
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test test-fast lint format lab serve crontab bench clean-notebooks \
-        run-fetch run-signal run-execute run-backtest run-review runs clean
+        run-fetch run-signal run-execute run-backtest run-review runs clean bench-sweep
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -90,8 +90,11 @@ run-backtest: $(STAMP) ## backtest the stored history (START=YYYY-MM-DD [END=YYY
 run-review: $(STAMP) ## tabulate archived runs (FROM=YYYY-MM-DD TO=YYYY-MM-DD; default 30 days)
 	$(ALLOCATOR) run review $(if $(FROM),-p start $(FROM),) $(if $(TO),-p end $(TO),)
 
-bench: $(STAMP) ## benchmarks: backtest speed, runner overhead, artifact sizes
+bench: $(STAMP) ## benchmarks: backtest speed, job overhead and CLI start-up (CPU), artifact sizes
 	$(BIN)/python -m benchmarks
+
+bench-sweep: $(STAMP) ## make bench plus the 200-config Dask sweep (about 5 minutes more)
+	$(BIN)/python -m benchmarks --sweep
 
 clean: ## remove the virtualenv and caches (keeps var/, runs/ and reports/)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

@@ -1,20 +1,21 @@
-"""What running a job as a notebook costs: wall time against a direct call, and bytes on disk.
+"""What a job costs through ``allocator run`` against a plain call, and how fast the CLI answers.
 
-    python benchmarks/bench_runner.py [--repeat 3]
+    python -m benchmarks.bench_runner [--repeat 1]
 
-Runs, in a temporary SQLite database and archive:
+Everything is measured as CPU seconds of child processes (``os.times()``: user + system of the
+waited-for children, which include the notebook's kernel, a child of ``allocator run``), in a
+temporary SQLite database and archive on the seeded synthetic market:
 
-* a trivial job notebook (one call: ``is_session(trade_date)``) through ``run_job``
-  (papermill execution + archive + HTML/Markdown rendering + job_runs + index), and through
-  ``allocator.notebook.runner.execute_notebook`` alone (papermill with the runner's options);
-* the same call directly: in a fresh Python process (imports included) and in-process;
-* ``tests/notebooks/probe.ipynb`` (logging, a database write, a figure, a table), which is closer
-  to a daily job's artifact, to measure bytes per run per format.
+* each daily job (signal, execute, fetch) of one session through ``allocator run JOB`` (the CLI,
+  papermill, the kernel, the archive and the rendering) against the same job function called in a
+  fresh Python process (``python -c "from allocator.jobs.signal import run_signal; ..."``); both
+  are re-runs of a job that already ran once, so both find the same work to do; target <= 2x;
+* the CLI's answers that start no job: ``--help`` and three usage errors (unknown job, malformed
+  date, unknown ``-p`` name) against a bare ``import pandas`` (target <= 0.5 s each), and
+  ``allocator config show`` (target <= 1 s);
+* the bytes the trading day left in the archive and the reports.
 
-With ``--real-day`` it also runs the real ``notebooks/`` signal, execute and fetch jobs for one
-session on synthetic data (as ``make demo`` does) and reports the bytes that trading day left.
-
-Prints one table of seconds and one of bytes per run (.ipynb, .html, .md, .png).
+Prints one table per group and a line for ``benchmarks/results.md``.
 """
 
 from __future__ import annotations
@@ -26,193 +27,165 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from types import SimpleNamespace
-
-import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 SESSION = "2026-11-25"
+HISTORY_SESSIONS = 300
+#: The daily jobs in the order of a trading day, with the function a script would call.
+JOBS = {
+    "signal": ("allocator.jobs.signal", f"run_signal('{SESSION}')", []),
+    "execute": ("allocator.jobs.execute", f"run_execute('{SESSION}')", []),
+    "fetch": (
+        "allocator.jobs.fetch",
+        f"run_fetch('{SESSION}', source='synthetic')",
+        ["-p", "source", "synthetic"],
+    ),
+}
+JOB_TARGET = 2.0
+USAGE_TARGET = 0.5
+CONFIG_TARGET = 1.0
+#: Commands that must answer without starting a job, with the exit code each must give.
+USAGE = {
+    "allocator --help": (["--help"], 0),
+    "unknown job": (["run", "nosuchjob"], 2),
+    "malformed date": (["run", "fetch", "--date", "2024-13-45"], 2),
+    "unknown -p name": (["run", "fetch", "--date", SESSION, "-p", "nosuch", "1"], 2),
+}
 
 
-def trivial_notebook(path: Path) -> None:
-    params = nbformat.v4.new_code_cell("trade_date = None")
-    params.metadata["tags"] = ["parameters"]
-    cells = [
-        nbformat.v4.new_markdown_cell("# Trivial job"),
-        params,
-        nbformat.v4.new_code_cell("from allocator.shell.calendar import is_session"),
-        nbformat.v4.new_code_cell("is_session(trade_date)"),
-    ]
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {
-        "name": "capital-allocator",
-        "display_name": "CA",
-        "language": "python",
-    }
-    nbformat.write(nb, path)
+def child_cpu(argv: list[str], env: dict[str, str], expect: int = 0) -> float:
+    """CPU seconds (user + system) that ``argv`` and every child it waited for used."""
+    before = os.times()
+    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    after = os.times()
+    if done.returncode != expect:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
+        raise SystemExit(
+            f"bench: {' '.join(argv)} exited {done.returncode}, expected {expect}: {tail}"
+        )
+    return (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
 
 
-def timed(fn, repeat: int) -> list[float]:
-    out = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
+def median_cpu(argv: list[str], env: dict[str, str], repeat: int, expect: int = 0) -> float:
+    return statistics.median(child_cpu(argv, env, expect) for _ in range(repeat))
 
 
-def sizes(result) -> dict[str, int]:
-    paths = result.paths
-    pngs = list(paths.figures_dir.glob("*.png")) if paths.figures_dir.exists() else []
-    return {
-        "ipynb": paths.notebook.stat().st_size,
-        "html": paths.html.stat().st_size,
-        "md": paths.markdown.stat().st_size,
-        "png": sum(p.stat().st_size for p in pngs),
-    }
+def allocator(*args: str) -> list[str]:
+    return [sys.executable, "-m", "allocator", *args]
+
+
+def prepare(tmp: Path) -> dict[str, str]:
+    """A migrated database with a seeded config and synthetic history; the environment to use."""
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"sqlite:///{tmp / 'bench.sqlite3'}",
+        ALLOCATOR_RUNS_DIR=str(tmp / "runs"),
+        ALLOCATOR_REPORTS_DIR=str(tmp / "reports"),
+        ALLOCATOR_LOG_DIR=str(tmp / "log"),
+        ALLOCATOR_DOTENV="off",
+    )
+    from allocator.shell import calendar
+
+    history = calendar.last_n_sessions(calendar.previous_session(SESSION), HISTORY_SESSIONS)
+    for argv in (
+        ["db", "upgrade"],
+        ["config", "seed"],
+        ["backfill", "--source", "synthetic", "--start", str(history[0])]
+        + ["--end", str(history[-1])],
+    ):
+        child_cpu(allocator(*argv), env)
+    # The trading day once, so that every measured run below is a re-run of the same work.
+    for job, (_, _, extra) in JOBS.items():
+        child_cpu(allocator("run", job, "--date", SESSION, *extra), env)
+    return env
+
+
+def job_overhead(env: dict[str, str], repeat: int) -> dict[str, float]:
+    """Print CPU of ``allocator run JOB`` and of the job function; return job -> ratio."""
+    print("== Job overhead: CPU seconds, allocator run (CLI + kernel) vs the function alone")
+    print(f"  {'job':8s} {'allocator run':>14s} {'direct call':>12s} {'ratio':>7s}  target")
+    ratios = {}
+    for job, (module, call, extra) in JOBS.items():
+        through = median_cpu(allocator("run", job, "--date", SESSION, *extra), env, repeat)
+        name = call.split("(")[0]
+        script = f"from {module} import {name}; {call}"
+        direct = median_cpu([sys.executable, "-c", script], env, repeat)
+        ratios[job] = through / direct
+        print(
+            f"  {job:8s} {through:12.2f} s {direct:10.2f} s {ratios[job]:6.2f}x  <= {JOB_TARGET:g}x"
+        )
+    return ratios
+
+
+def startup(env: dict[str, str], repeat: int) -> dict[str, float]:
+    """Print CPU of the CLI's quick answers against ``import pandas``; return name -> seconds."""
+    repeat = max(repeat, 3)
+    pandas = median_cpu([sys.executable, "-c", "import pandas"], env, repeat)
+    print(f"== CLI start-up: CPU seconds (median of {repeat}), against a bare import pandas")
+    print(f"  {'import pandas (reference)':28s} {pandas:6.2f} s")
+    figures = {"import pandas": pandas}
+    for name, (argv, expect) in USAGE.items():
+        figures[name] = median_cpu(allocator(*argv), env, repeat, expect)
+        print(
+            f"  {name:28s} {figures[name]:6.2f} s {figures[name] / pandas:6.2f}x pandas  "
+            f"target <= {USAGE_TARGET:g} s"
+        )
+    figures["config show"] = median_cpu(allocator("config", "show"), env, repeat)
+    print(
+        f"  {'allocator config show':28s} {figures['config show']:6.2f} s "
+        f"{'':15s} target <= {CONFIG_TARGET:g} s"
+    )
+    return figures
+
+
+def day_bytes(tmp: Path) -> None:
+    """Print the bytes of each job's last run: the archive (notebook and sidecars), the reports."""
+    print("== Bytes per run (the last run of each job)")
+    total = 0
+    for job in JOBS:
+        notebooks = sorted((tmp / "runs").rglob(f"{job}_*.ipynb"))
+        if not notebooks:
+            continue
+        stem = notebooks[-1].stem
+        parts = {
+            "runs": sum(p.stat().st_size for p in (tmp / "runs").rglob(f"{stem}*") if p.is_file()),
+            "html": sum(p.stat().st_size for p in (tmp / "reports").rglob(f"{stem}.html")),
+            "md": sum(p.stat().st_size for p in (tmp / "reports").rglob(f"{stem}.md")),
+            "png": sum(p.stat().st_size for p in (tmp / "reports").rglob(f"{stem}*/*.png")),
+        }
+        total += sum(parts.values())
+        row = "  ".join(f"{k} {v:>8,d}" for k, v in parts.items())
+        print(f"  {job:8s} {row}  total {sum(parts.values()):>9,d}")
+    print(f"  the trading day: {total:,d} bytes ({total / 1e6:.2f} MB)")
+
+
+def results_line(ratios: dict[str, float], figures: dict[str, float]) -> str:
+    """The row to add to ``benchmarks/results.md`` (the backtest column is read from its table)."""
+    jobs = ", ".join(f"{job} {ratio:.2f}x" for job, ratio in ratios.items())
+    usage = max(v for k, v in figures.items() if k in USAGE)
+    return (
+        f"| {dt.date.today()} | CHANGE | {jobs} | {usage:.2f} s "
+        f"({usage / figures['import pandas']:.2f}x pandas) | {figures['config show']:.2f} s | "
+        "BACKTEST |"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument(
-        "--real-day", action="store_true", help="also measure the real daily job notebooks"
-    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs per job figure (median)")
     args = parser.parse_args(argv)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        notebooks = tmp / "notebooks"
-        notebooks.mkdir()
-        trivial_notebook(notebooks / "signal.ipynb")
-        (notebooks / "fetch.ipynb").write_bytes(
-            (ROOT / "tests" / "notebooks" / "probe.ipynb").read_bytes()
-        )
-        os.environ.update(
-            DATABASE_URL=f"sqlite:///{tmp / 'bench.sqlite3'}",
-            ALLOCATOR_RUNS_DIR=str(tmp / "runs"),
-            ALLOCATOR_REPORTS_DIR=str(tmp / "reports"),
-        )
-        from allocator.notebook.runner import execute_notebook, run_job
-        from allocator.shell.calendar import is_session
-        from allocator.shell.persistence import make_engine
-        from allocator.shell.persistence.migrate import upgrade
-
-        upgrade(make_engine(os.environ["DATABASE_URL"]))
-
-        trivial_runs = []
-        seconds = {
-            "run_job (papermill + archive + render + db)": timed(
-                lambda: trivial_runs.append(
-                    run_job("signal", date=SESSION, notebooks_dir=notebooks)
-                ),
-                args.repeat,
-            ),
-            "papermill execution only (runner.execute_notebook)": timed(
-                lambda: execute_notebook(
-                    notebooks / "signal.ipynb",
-                    tmp / "plain.ipynb",
-                    {"trade_date": SESSION},
-                    kernel_name="capital-allocator",
-                    cwd=tmp,
-                    start_timeout=120,
-                    cell_timeout=900,
-                ),
-                args.repeat,
-            ),
-            "direct call, fresh python process": timed(
-                lambda: subprocess.run(
-                    [
-                        sys.executable,
-                        "-c",
-                        f"from allocator.shell.calendar import is_session; is_session('{SESSION}')",
-                    ],
-                    check=True,
-                ),
-                args.repeat,
-            ),
-            "direct call, in-process (warm)": timed(
-                lambda: is_session(dt.date.fromisoformat(SESSION)), args.repeat
-            ),
-        }
-        probe_runs = [run_job("fetch", date=SESSION, notebooks_dir=notebooks) for _ in range(2)]
-
-        print(f"seconds per run (median of {args.repeat}):")
-        for name, values in seconds.items():
-            print(f"  {name:48s} {statistics.median(values):8.3f}")
-        overhead = statistics.median(
-            seconds["run_job (papermill + archive + render + db)"]
-        ) - statistics.median(seconds["direct call, fresh python process"])
-        print(f"  {'overhead of a notebook job vs a script':48s} {overhead:8.3f}")
-
-        print("bytes per run:")
-        for label, result in (("trivial", trivial_runs[-1]), ("probe", probe_runs[-1])):
-            size = sizes(result)
-            total = sum(size.values())
-            parts = "  ".join(f"{k} {v:>7,d}" for k, v in size.items())
-            print(f"  {label:8s} {parts}  total {total:>8,d}")
-        day = 3 * sum(sizes(probe_runs[-1]).values())
-        print(f"  three daily jobs like the probe: {day:,d} bytes ({day / 1e6:.2f} MB)")
-        if args.real_day:
-            real_day(tmp)
+    with tempfile.TemporaryDirectory(prefix="allocator-bench-") as name:
+        tmp = Path(name)
+        env = prepare(tmp)
+        ratios = job_overhead(env, args.repeat)
+        figures = startup(env, args.repeat)
+        day_bytes(tmp)
+    print("results.md line (name the change, add the backtest figure):")
+    print(results_line(ratios, figures))
     return 0
-
-
-def real_day(tmp: Path) -> None:
-    """Run the real signal, execute and fetch notebooks for one session; print their bytes."""
-    from allocator.cli.commands import main as allocator
-    from allocator.shell import calendar
-    from allocator.shell.persistence import make_engine
-    from allocator.shell.persistence.jobruns import list_runs
-
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'day.sqlite3'}"
-    history = calendar.last_n_sessions(calendar.previous_session(SESSION), 300)
-    steps = [
-        ["db", "upgrade"],
-        ["config", "seed"],
-        [
-            "backfill",
-            "--source",
-            "synthetic",
-            "--start",
-            str(history[0]),
-            "--end",
-            str(history[-1]),
-        ],
-        ["run", "signal", "--date", SESSION],
-        ["run", "execute", "--date", SESSION],
-        ["run", "fetch", "--date", SESSION, "-p", "source", "synthetic"],
-    ]
-    for argv in steps:
-        if allocator(argv) != 0:
-            raise SystemExit(f"bench: allocator {' '.join(argv)} failed")
-    print(f"real daily jobs of {SESSION} (bytes):")
-    total = 0
-    for run in reversed(list_runs(make_engine(os.environ["DATABASE_URL"]))):
-        size = sizes(SimpleNamespace(paths=paths_of(run)))
-        total += sum(size.values())
-        parts = "  ".join(f"{k} {v:>7,d}" for k, v in size.items())
-        print(f"  {run.job:8s} {parts}  total {sum(size.values()):>8,d}")
-    print(f"  the trading day: {total:,d} bytes ({total / 1e6:.2f} MB)")
-
-    # The same fetch again (nothing new to store), through the runner and as a direct call.
-    from allocator.jobs.fetch import run_fetch
-
-    argv = ["run", "fetch", "--date", SESSION, "-p", "source", "synthetic"]
-    notebook = timed(lambda: allocator(argv), 3)
-    direct = timed(lambda: run_fetch(SESSION, source="synthetic"), 3)
-    print(
-        f"allocator run fetch: {statistics.median(notebook):.2f} s; run_fetch() in-process: "
-        f"{statistics.median(direct):.2f} s (median of 3, re-runs that store nothing new)"
-    )
-
-
-def paths_of(run):
-    from allocator.notebook.archive import RunPaths
-
-    return RunPaths(Path(run.notebook_path), Path(run.html_path), Path(run.md_path))
 
 
 if __name__ == "__main__":
