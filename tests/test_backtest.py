@@ -6,21 +6,49 @@ Everything here runs in memory on the seeded synthetic market: no database.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from allocator.backtest.benchmarks import BENCHMARK_SYMBOL, buy_with_cash
+from allocator.backtest.benchmarks import (
+    BENCHMARK_SYMBOL,
+    buy_with_cash,
+    buy_with_cash_rule,
+    keep_cash,
+    simulate_rule,
+)
 from allocator.backtest.engine import backtest_sessions
+from allocator.backtest.prices import PriceTable
 from allocator.backtest.schedule import ConfigSchedule, ScheduledConfig
 from allocator.exceptions import BacktestError, MissingBarsError
 from allocator.jobs.backtest import history_start, run_backtest
-from allocator.portfolio.book import Book
+from allocator.portfolio.book import Book, Position
+from allocator.portfolio.fills import (
+    ExecutionError,
+    Order,
+    fill_orders_at_open,
+    fill_orders_in_place,
+)
+from allocator.portfolio.quantities import (
+    MAX_GRID_STEPS,
+    floor_cents,
+    fraction_of_holding,
+    on_share_grid,
+    share_steps_for_dollars,
+    shares_for_dollars,
+    shares_for_dollars_each,
+    steps_of,
+    to_cents,
+)
+from allocator.portfolio.session import decide_session, orders_for, value_at_close
 from allocator.shell import calendar
 from allocator.shell.marketdata.synthetic import SyntheticSource
-from allocator.strategy.config import TradingConfig
-from allocator.strategy.risk import required_history
+from allocator.strategy.config import TradingConfig, preset
+from allocator.strategy.features import trailing_corr
+from allocator.strategy.market_state import market_state_table, market_states
+from allocator.strategy.risk import CORRELATION_BLOCK, mean_pairwise_correlation, required_history
 
 SYMBOLS = ("SPY", "QQQ", "DIA")
 START, END = dt.date(2024, 3, 1), dt.date(2024, 6, 28)
@@ -173,3 +201,220 @@ def test_an_empty_schedule_is_refused():
     schedule = ConfigSchedule([ScheduledConfig(SWITCH, TradingConfig())], "late")
     with pytest.raises(BacktestError, match="no config applies on 2024-03-01"):
         schedule.at(START)
+
+
+# --- speed without a changed number (issue 12): each fast path against its plain definition ---
+
+WIDE_SYMBOLS = ("SPY", *(f"W{i:02d}" for i in range(1, 20)))
+LONG_START, LONG_END = dt.date(2021, 6, 1), dt.date(2023, 12, 29)
+
+
+def _decimal_floor(value: Decimal, exponent: str) -> Decimal:
+    return value.quantize(Decimal(exponent), rounding=ROUND_FLOOR)
+
+
+def _d(value: float) -> Decimal:
+    return Decimal(repr(float(value)))
+
+
+def _awkward_values(rng: np.random.Generator, n: int) -> list[float]:
+    """Dollars and prices as they come: cents, long floats, and exact grid multiples."""
+    cents = np.round(rng.uniform(0.01, 5000, n), 2)
+    floats = rng.uniform(0.0001, 1e5, n)
+    exact = rng.integers(1, 10**7, n) / 10.0 ** rng.integers(0, 6, n)
+    return [*cents.tolist(), *floats.tolist(), *exact.tolist()]
+
+
+def test_the_fast_roundings_equal_the_decimal_definition():
+    rng = np.random.default_rng(12)
+    amounts = _awkward_values(rng, 4000)
+    prices = _awkward_values(rng, 4000)
+    rng.shuffle(prices)
+    for amount, price in zip(amounts, prices, strict=True):
+        exact = float(_decimal_floor(_d(amount) / _d(price), "0.0001"))
+        assert shares_for_dollars(amount, price) == exact, (amount, price)
+        # a quotient that lands on the grid exactly (the float shortcut must step aside)
+        on_grid = round(price * 37 / 1e4, 10)
+        assert shares_for_dollars(on_grid, price) == float(
+            _decimal_floor(_d(on_grid) / _d(price), "0.0001")
+        )
+    for held, fraction in zip(amounts, rng.uniform(0, 1, len(amounts)), strict=True):
+        for f in (float(fraction), 0.3, 0.7, 0.5):
+            exact = min(float(_decimal_floor(_d(held) * _d(f), "0.0001")), held)
+            assert fraction_of_holding(held, f) == exact, (held, f)
+    ties = [k / 1000 + 0.005 for k in range(0, 10**6, 997)] + [800.005, 1.005, 2.675, 0.07]
+    for dollars in [*amounts, *ties, *(a * 0.03 for a in amounts)]:
+        cents = _d(dollars) * 100
+        assert to_cents(dollars) == int(cents.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        assert floor_cents(dollars) == int(cents.quantize(Decimal(1), rounding=ROUND_FLOOR))
+
+
+def test_share_steps_of_many_prices_equal_one_by_one():
+    rng = np.random.default_rng(7)
+    prices = np.array(_awkward_values(rng, 300))
+    for dollars in (50.0, 333.33, 0.01, 2500.37, 25.0):
+        one_by_one = [shares_for_dollars(dollars, p) for p in prices.tolist()]
+        assert shares_for_dollars_each(dollars, prices.tolist()) == one_by_one
+        steps = share_steps_for_dollars(dollars, prices)
+        if steps is not None:
+            assert (steps / 1e4).tolist() == one_by_one
+            assert [steps_of(q) for q in one_by_one] == steps.tolist()
+    # a price that divides the dollars onto the grid exactly needs the decimal path
+    assert share_steps_for_dollars(50.0, np.array([25.0, 33.0])) is None
+
+
+def test_grid_quantities_add_up_in_whole_steps():
+    rng = np.random.default_rng(3)
+    held = 0.0
+    total = 0
+    for k in rng.integers(1, 10**7, 3000).tolist():
+        quantity = k / 1e4
+        held = quantity if total == 0 else on_share_grid(held + quantity)
+        total += k
+        assert held == total / 1e4
+    assert total < MAX_GRID_STEPS
+
+
+def _deposits(n: int) -> list[float]:
+    rng = np.random.default_rng(n)
+    out = np.round(rng.uniform(0, 3000, n), 2).tolist()
+    out[1] = 0.01  # a day whose cash buys nothing (less than a cent per symbol)
+    out[2] = 1000.0
+    return out
+
+
+@pytest.fixture(scope="module")
+def wide_prices() -> PriceTable:
+    bars = bars_for(LONG_START, LONG_END, WIDE_SYMBOLS)
+    # opens that divide a day's dollars onto the share grid: the array path must step aside
+    exact = (bars["date"] == dt.date(2021, 6, 4)) & (bars["symbol"] == "W03")
+    return PriceTable.from_bars(bars.assign(open=bars["open"].mask(exact, 25.0)))
+
+
+@pytest.mark.parametrize("symbols", [["SPY"], ["SPY", "W01", "W02"], list(WIDE_SYMBOLS)])
+def test_the_array_benchmarks_equal_the_order_by_order_rule(wide_prices, symbols):
+    sessions = calendar.sessions_between(LONG_START, LONG_END)
+    deposits = _deposits(len(sessions))
+    fast = buy_with_cash_rule(wide_prices, sessions, deposits, symbols)
+    plain = simulate_rule(wide_prices, sessions, deposits, buy_with_cash(symbols), symbols)
+    pd.testing.assert_frame_equal(fast, plain, check_exact=True)
+    assert [type(v) for v in fast["positions_value"]] == [type(v) for v in plain["positions_value"]]
+    assert (plain["positions_value"] > 0).sum() > len(sessions) - 5  # it did buy
+    cash = keep_cash(sessions, deposits)
+    pd.testing.assert_frame_equal(
+        cash, simulate_rule(wide_prices, sessions, deposits, lambda book: [], symbols)
+    )
+    assert cash["positions_value"].dtype == np.int64
+
+
+def test_a_missing_open_still_names_the_symbol_in_the_benchmarks(wide_prices):
+    sessions = calendar.sessions_between(LONG_START, dt.date(2021, 7, 30))
+    opens = wide_prices.opens.copy()
+    opens.loc[sessions[3], "W02"] = np.nan
+    holed = PriceTable(opens, wide_prices.closes)
+    with pytest.raises(ExecutionError, match="W02: no open price to fill the BUY"):
+        buy_with_cash_rule(holed, sessions, [1000.0] * len(sessions), ["SPY", "W02"])
+
+
+def test_mean_pairwise_correlation_equals_the_pairs_one_by_one_bit_for_bit():
+    rng = np.random.default_rng(5)
+    for rows in (0, 19, 20, 21, CORRELATION_BLOCK + 40):
+        for n in (2, 3, 7):
+            returns = rng.standard_normal((rows, n)) * 0.01
+            if rows > 100:
+                returns[rng.random(returns.shape) < 0.02] = np.nan
+                returns[30:60, 0] = 0.0  # windows without movement: correlation 0
+            total = None
+            for i in range(n):
+                for j in range(i + 1, n):
+                    rho = trailing_corr(returns[:, i], returns[:, j], 20)
+                    total = rho if total is None else total + rho
+            expected = total / (n * (n - 1) // 2)
+            got = mean_pairwise_correlation(returns)
+            assert got.view(np.int64).tolist() == expected.view(np.int64).tolist(), (rows, n)
+
+
+def test_the_state_table_reads_the_same_states_by_row():
+    config = TradingConfig(assets=WIDE_SYMBOLS, momentum_weight=0.7, price_momentum_weight=0.3)
+    bars = bars_for(calendar.last_n_sessions(LONG_START, 300)[0], LONG_END, WIDE_SYMBOLS)
+    closes = PriceTable.from_bars(bars).closes
+    states = market_states(closes, config)
+    table = market_state_table(closes, config)
+    assert table.dates == list(states)
+    for row, state in enumerate(states.values()):
+        from_table = table.state(row)
+        assert from_table == state
+        assert from_table.scores(config) == {s: a.score(config) for s, a in state.assets.items()}
+        assert from_table.close("W05") == state.assets["W05"].close
+
+
+def test_fills_in_place_equal_fills_on_a_copy():
+    book = Book(cash=500.0, positions={"SPY": Position("SPY", 3.0, 400.0)})
+    orders = [Order("SPY", "SELL", quantity=1.25), Order("QQQ", "BUY", amount=700.0)]
+    opens = {"SPY": 410.5, "QQQ": 350.25}
+    fills, copied = fill_orders_at_open(orders, opens, book)
+    assert book == Book(cash=500.0, positions={"SPY": Position("SPY", 3.0, 400.0)})
+    assert fill_orders_in_place(orders, opens, book) == fills
+    assert book == copied
+
+
+def _plain_backtest(bars: pd.DataFrame, sessions: list[dt.date], schedule: ConfigSchedule):
+    """The backtest written out from the production steps: a state dict per config, the day's
+    decision, deposit, fills on a copy of the book, valuation, weights as a dict per day."""
+    prices = PriceTable.from_bars(bars)
+    dates = prices.dates
+    states, book, label = {}, Book(), None
+    daily, trades, signals, weights = [], [], [], []
+    for day in sessions:
+        entry = schedule.at(day)
+        config = entry.config
+        key = (config.assets, config.lookback_days)
+        if key not in states:
+            states[key] = market_states(prices.closes[list(config.assets)], config)
+        state = states[key][dates[dates.index(day) - 1]]
+        decision = decide_session(state, config, book, label)
+        label = decision.regime_label
+        book.cash += config.daily_capital
+        orders = orders_for(decision.allocations, decision.sell_quantities)
+        fills, book = fill_orders_at_open(orders, prices.opens.loc[day].to_dict(), book)
+        closes = prices.closes.loc[day].to_dict()
+        value = value_at_close(book, closes)
+        total = value.total_value
+        daily.append((day, config.daily_capital, value.cash, value.positions_value, total))
+        daily[-1] += (decision.action, len(fills))
+        signals.append((day, decision.action, decision.regime, decision.risk))
+        signals[-1] += (decision.allocation_pct, decision.confidence, entry.version_id)
+        trades += [
+            (day, f.symbol, f.action, f.quantity, f.price, f.amount)
+            + (f.realized_pnl if f.action == "SELL" else np.nan,)
+            for f in fills
+        ]
+        held = {s: p.quantity * closes[s] / total for s, p in book.positions.items()}
+        weights.append({"date": day, **held, "cash": value.cash / total})
+    columns = [*schedule.symbols, "cash"]
+    weights = pd.DataFrame(weights).set_index("date").reindex(columns=columns).fillna(0.0)
+    return daily, trades, signals, weights
+
+
+@pytest.mark.parametrize("preset_name", ["seed", "default"])
+@pytest.mark.parametrize("symbols", [SYMBOLS, WIDE_SYMBOLS])
+def test_the_engine_equals_the_production_steps_written_out(preset_name, symbols):
+    first = preset(preset_name).with_changes(assets=symbols)
+    second = first.with_changes(lookback_days=200, momentum_weight=0.5, price_momentum_weight=0.5)
+    schedule = ConfigSchedule(
+        [ScheduledConfig(dt.date.min, first, 1), ScheduledConfig(dt.date(2023, 1, 3), second, 2)],
+        "two",
+    )
+    bars = bars_for(calendar.last_n_sessions(LONG_START, 260)[0], LONG_END, symbols)
+    sessions = calendar.sessions_between(LONG_START, LONG_END)
+    result = backtest_sessions(bars, sessions, schedule)
+    daily, trades, signals, weights = _plain_backtest(bars, sessions, schedule)
+    assert set(result.signals["action"]) == {"BUY", "SELL", "HOLD"}
+    expected = {
+        "daily": pd.DataFrame(daily, columns=result.daily.columns),
+        "trades": pd.DataFrame(trades, columns=result.trades.columns),
+        "signals": pd.DataFrame(signals, columns=result.signals.columns),
+    }
+    for name, frame in expected.items():
+        pd.testing.assert_frame_equal(getattr(result, name), frame, check_exact=True)
+    pd.testing.assert_frame_equal(result.weights, weights, check_exact=True)

@@ -4,7 +4,14 @@
 - **equal weight**: the same into every asset of the strategy, in equal parts;
 - **cash**: the deposits kept as cash.
 
-Each is filled by :func:`~allocator.portfolio.fills.fill_orders_at_open`, as the strategy is.
+The rules are defined order by order by :func:`simulate_rule`: orders from
+:func:`buy_with_cash` filled by :func:`~allocator.portfolio.fills.fill_orders_at_open`, as the
+strategy's are. :func:`benchmarks` computes the same numbers on arrays: the cash rule is a
+running sum; the buying rules keep one pass over the sessions for what is truly sequential (each
+day's whole cents depend on the cash left by the day before, and the fills on them), one
+float per symbol and session, then value every session at once. Where the prices are not clean
+(a missing or non-positive open or close of a rule's symbol) it falls back to
+:func:`simulate_rule`, which gives the same numbers or names the missing price.
 """
 
 from __future__ import annotations
@@ -12,11 +19,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from allocator.backtest.prices import PriceTable
 from allocator.portfolio.book import Book
-from allocator.portfolio.fills import Order, fill_orders_at_open
+from allocator.portfolio.fills import Order, affordable_buy, fill_orders_at_open
+from allocator.portfolio.quantities import (
+    MAX_GRID_STEPS,
+    QUANTITY_DECIMALS,
+    share_steps_for_dollars,
+    shares_for_dollars_each,
+    steps_of,
+)
 from allocator.portfolio.session import deposit, value_at_close
 
 BENCHMARK_SYMBOL = "SPY"
@@ -55,15 +70,119 @@ def buy_with_cash(symbols: list[str]) -> Callable[[Book], list[Order]]:
     return orders
 
 
+def keep_cash(sessions: list[dt.date], deposits: Sequence[float]) -> pd.DataFrame:
+    """The cash rule: the running sum of the deposits, nothing invested (no loop over days)."""
+    cash = np.cumsum(np.asarray(deposits, dtype="float64")).tolist()  # sequential, as += is
+    zero = [0] * len(cash)  # the sum over no position is the integer 0, as value_at_close's
+    return pd.DataFrame(
+        list(zip(sessions, deposits, cash, zero, cash, strict=True)), columns=DAILY_COLUMNS
+    )
+
+
+def buy_with_cash_rule(
+    prices: PriceTable, sessions: list[dt.date], deposits: Sequence[float], symbols: list[str]
+) -> pd.DataFrame:
+    """:func:`simulate_rule` with :func:`buy_with_cash` (same numbers), on arrays."""
+    order = sorted(symbols)  # the order the fills go in (fill_orders_at_open sorts by symbol)
+    opens = prices.opens.reindex(index=sessions, columns=order).to_numpy()
+    closes = prices.closes.reindex(index=sessions, columns=order).to_numpy()
+    if not (_positive(opens) and _positive(closes)):
+        return simulate_rule(prices, sessions, deposits, buy_with_cash(symbols), symbols)
+    cash, steps, first = _fill_buys(opens, deposits, order)
+    if steps.max(initial=0) >= MAX_GRID_STEPS:  # beyond what whole steps stand in for
+        return simulate_rule(prices, sessions, deposits, buy_with_cash(symbols), symbols)
+    values = steps / _STEPS_PER_SHARE * closes
+    # value_at_close sums the positions in the order they were opened, from the integer 0.
+    total = np.zeros(len(sessions))
+    for j in sorted(range(len(order)), key=lambda j: first[j]):
+        total = total + values[:, j]
+    start = int(min(min(first), len(sessions)))  # before it no position: the integer 0
+    positions = [0] * start + total[start:].tolist()
+    value = (np.asarray(cash) + total).tolist()
+    return pd.DataFrame(
+        list(zip(sessions, deposits, cash, positions, value, strict=True)), columns=DAILY_COLUMNS
+    )
+
+
+def _positive(prices: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(prices) & (prices > 0)))
+
+
+#: From this many symbols a day's buys are sized with numpy, below it one by one.
+WIDE = 16
+_STEPS_PER_SHARE = 10.0**QUANTITY_DECIMALS
+
+
+def _fill_buys(
+    opens: np.ndarray, deposits: Sequence[float], order: list[str]
+) -> tuple[list[float], np.ndarray, list[float]]:
+    """The sequential part of :func:`buy_with_cash_rule`: the cash after each session, the
+    shares held after each session in whole steps of the share grid (sessions x symbols), and
+    the session each symbol was first bought (``inf`` if never).
+
+    Each session's BUYs fill as :func:`~allocator.portfolio.fills.fill_orders_at_open` fills
+    them, one symbol after the other; holdings add up in whole steps, which is what
+    :func:`~allocator.portfolio.quantities.on_share_grid` gives for sums of grid quantities.
+    """
+    n, wide = len(order), len(order) >= WIDE
+    cash = 0.0
+    steps = np.zeros(n, dtype=np.int64) if wide else [0] * n  # a list is faster when narrow
+    cash_rows, step_rows = [], []
+    for t, (amount, row) in enumerate(zip(deposits, opens.tolist(), strict=True)):
+        cash += amount
+        cents = int(cash * 100 + 1e-6) // n
+        if cents > 0:
+            dollars = cents / 100
+            after = _buy_wide(dollars, opens[t], cash, steps) if wide else None
+            cash = _buy_each(dollars, row, cash, steps, order) if after is None else after
+        cash_rows.append(cash)
+        step_rows.append(steps.copy())
+    step_rows = np.array(step_rows, dtype=np.int64).reshape(opens.shape)
+    held = step_rows > 0
+    first = [int(np.argmax(held[:, j])) if held[:, j].any() else np.inf for j in range(n)]
+    return cash_rows, step_rows, first
+
+
+def _buy_each(dollars: float, row: list[float], cash: float, steps, order) -> float:
+    """One session's BUYs of ``dollars`` each, symbol by symbol: updates ``steps``, returns the
+    cash left."""
+    for j, quantity in enumerate(shares_for_dollars_each(dollars, row)):
+        if quantity <= 0:
+            continue
+        price = row[j]
+        cost = quantity * price
+        if cost > cash:
+            buy = Order(order[j], "BUY", amount=dollars)
+            quantity, cost = affordable_buy(buy, price, cost, cash)
+            if quantity <= 0:
+                continue
+        steps[j] += steps_of(quantity)
+        cash -= cost
+    return cash
+
+
+def _buy_wide(dollars: float, row: np.ndarray, cash: float, steps: np.ndarray) -> float | None:
+    """:func:`_buy_each` on arrays; None (nothing changed) when a quantity needs the decimal
+    path or a BUY would exceed the cash."""
+    bought = share_steps_for_dollars(dollars, row)
+    if bought is None:
+        return None
+    cost = bought / _STEPS_PER_SHARE * row
+    # the cash before each BUY and after the last, subtracted one by one as the fills do
+    running = np.subtract.accumulate(np.concatenate(([cash], cost)))
+    if (cost > running[:-1]).any():
+        return None
+    steps += bought
+    return float(running[-1])
+
+
 def benchmarks(
     prices: PriceTable, sessions: list[dt.date], deposits: Sequence[float], assets: list[str]
 ) -> dict[str, pd.DataFrame]:
     """All into SPY (when its closes cover the period), equal weight into the assets, and cash."""
     out = {}
     if prices.has_every_close(BENCHMARK_SYMBOL, sessions):
-        out["all SPY"] = simulate_rule(
-            prices, sessions, deposits, buy_with_cash([BENCHMARK_SYMBOL]), [BENCHMARK_SYMBOL]
-        )
-    out["equal weight"] = simulate_rule(prices, sessions, deposits, buy_with_cash(assets), assets)
-    out["cash"] = simulate_rule(prices, sessions, deposits, lambda book: [], assets)
+        out["all SPY"] = buy_with_cash_rule(prices, sessions, deposits, [BENCHMARK_SYMBOL])
+    out["equal weight"] = buy_with_cash_rule(prices, sessions, deposits, assets)
+    out["cash"] = keep_cash(sessions, deposits)
     return out

@@ -31,7 +31,7 @@ from allocator.portfolio import metrics
 from allocator.portfolio.book import Book
 from allocator.portfolio.session import SessionOutcome, StrategyState, step_session
 from allocator.strategy.config import TradingConfig
-from allocator.strategy.market_state import MarketState, market_states
+from allocator.strategy.market_state import MarketState, MarketStateTable, market_state_table
 from allocator.strategy.risk import required_history
 
 DAILY_COLUMNS = ["date", "deposit", "cash", "positions_value", "total_value", "action", "n_trades"]
@@ -122,17 +122,25 @@ class StrategyRun:
 
 
 class _Recorder:
-    """Collects each session's outcome into the rows of the result frames."""
+    """Collects each session's outcome into the rows of the result frames.
 
-    def __init__(self, symbols: list[str]):
+    Weights: the shares held after each session are kept per symbol (changed only where a fill
+    happened) and valued at the closes once, when the frames are built.
+    """
+
+    def __init__(self, symbols: list[str], closes: np.ndarray):
         self.symbols = symbols
         self.daily: list[tuple] = []
         self.trades: list[tuple] = []
         self.signals: list[tuple] = []
-        self.weights: list[dict] = []
+        self.dates: list[dt.date] = []
         self.config_changes: list[tuple[dt.date, TradingConfig]] = []
+        self._closes = closes  # sessions x symbols
+        self._column = {s: j for j, s in enumerate(symbols)}
+        self._held = [0.0] * len(symbols)
+        self._shares: list[list[float]] = []
 
-    def add(self, outcome: SessionOutcome, version_id: int | None, book: Book, closes) -> None:
+    def add(self, outcome: SessionOutcome, version_id: int | None, book: Book) -> None:
         d, v = outcome.decision, outcome.valuation
         day, total = outcome.day, v.total_value
         self.daily.append(
@@ -146,63 +154,85 @@ class _Recorder:
             + (f.realized_pnl if f.action == "SELL" else np.nan,)
             for f in outcome.fills
         ]
-        held = {s: p.quantity * closes[s] / total for s, p in book.positions.items()}
-        self.weights.append({"date": day, **held, "cash": v.cash / total})
+        for f in outcome.fills:
+            j = self._column.get(f.symbol)
+            if j is not None:
+                held = book.positions.get(f.symbol)
+                self._held[j] = held.quantity if held is not None else 0.0
+        self.dates.append(day)
+        self._shares.append(list(self._held))
+
+    def weights(self) -> pd.DataFrame:
+        """Each position's share of the total value (``quantity x close / total``; 0.0 for a
+        symbol not held), then the cash's share, per session."""
+        n = len(self.dates)
+        shares = np.array(self._shares, dtype="float64").reshape(n, len(self.symbols))
+        daily = np.array([row[2:5] for row in self.daily], dtype="float64").reshape(n, 3)
+        cash, total = daily[:, 0], daily[:, 2]
+        with np.errstate(invalid="ignore"):
+            held = np.where(shares > 0, shares * self._closes[:n] / total[:, None], 0.0)
+        return pd.DataFrame(
+            np.column_stack([held, cash / total]),
+            index=pd.Index(self.dates, name="date"),
+            columns=[*self.symbols, "cash"],
+        )
 
     def result(self, book: Book) -> StrategyRun:
-        weights = pd.DataFrame(self.weights, columns=["date", *self.symbols, "cash"])
-        weights = weights.set_index("date")
         return StrategyRun(
             daily=pd.DataFrame(self.daily, columns=DAILY_COLUMNS),
             trades=pd.DataFrame(self.trades, columns=TRADE_COLUMNS),
             signals=pd.DataFrame(self.signals, columns=SIGNAL_COLUMNS),
-            weights=weights.reindex(columns=[*self.symbols, "cash"]).fillna(0.0),
+            weights=self.weights(),
             book=book,
             config_changes=list(self.config_changes),
         )
 
 
 class MarketStates:
-    """Market states by config, computed once per (assets, lookback) over the period only (the
-    cost stays linear in sessions); a config's weights and thresholds do not change its states."""
+    """Market state tables by config, computed once per (assets, lookback) over the period only
+    (the cost stays linear in sessions); a config's weights and thresholds do not change its
+    states, only its scores (which the table computes once per pair of weights)."""
 
     def __init__(self, prices: PriceTable, sessions: list[dt.date]):
         self.prices = prices
         dates = prices.dates
         self._dates = dates
         self._first, self._last = dates.index(sessions[0]), dates.index(sessions[-1])
-        self._cache: dict[tuple, dict[dt.date, MarketState]] = {}
+        self._cache: dict[tuple, MarketStateTable | None] = {}
 
-    def of(self, config: TradingConfig) -> dict[dt.date, MarketState]:
+    def of(self, config: TradingConfig) -> MarketStateTable | None:
         """The states of ``config``: from ``required_history`` bars before the first session to
-        the last close before the last session."""
+        the last close before the last session (None when that window is empty)."""
         key = (config.assets, config.lookback_days)
         if key not in self._cache:
             start = max(0, self._first - required_history(config))
             window = self._dates[start : self._last]
             if not window:
-                self._cache[key] = {}
+                self._cache[key] = None
             else:
                 closes = self.prices.closes.loc[window[0] : window[-1], list(config.assets)]
-                self._cache[key] = market_states(closes.dropna(how="all"), config)
+                self._cache[key] = market_state_table(closes.dropna(how="all"), config)
         return self._cache[key]
 
 
 def _state_before(
-    day: dt.date, as_of: dt.date | None, states: dict[dt.date, MarketState], config: TradingConfig
+    day: dt.date,
+    as_of: dt.date | None,
+    states: MarketStateTable | None,
+    config: TradingConfig,
 ) -> MarketState:
     """The market state of the last close before ``day``, or a clear error when there is none."""
     if as_of is None:
         raise BacktestError(f"no bar before {day}: the signal needs history before the start")
-    state = states.get(as_of)
-    if state is None:
-        first = min(states) if states else None
+    row = states.row_of.get(as_of) if states is not None else None
+    if row is None:
+        first = states.dates[0] if states else None
         raise BacktestError(
             f"not enough history before {day}: the signal needs "
             f"{required_history(config)} closes per asset; the first date with a full "
             f"window is {first}; start later or backfill earlier"
         )
-    return state
+    return states.state(row)
 
 
 #: ``retune(day, run_so_far, config)``: a new config from the first session of a month on, or None.
@@ -231,20 +261,23 @@ def simulate(
     index = {d: i for i, d in enumerate(prices.dates)}
     dates = prices.dates
     state = StrategyState()
-    recorder = _Recorder(symbols)
+    recorder = _Recorder(symbols, prices.closes.reindex(index=sessions, columns=symbols).to_numpy())
     tuned: TradingConfig | None = None
+    config = table = None
     for k, day in enumerate(sessions):
         entry = schedule.at(day)
         if retune is not None and k > 0 and day.month != sessions[k - 1].month:
-            new = retune(day, recorder.result(state.book), tuned or entry.config)
+            new = retune(day, recorder.result(state.book.copy()), tuned or entry.config)
             if new is not None and new != (tuned or entry.config):
                 recorder.config_changes.append((day, new))
                 tuned = new
-        config = tuned or entry.config
+        if (tuned or entry.config) is not config:
+            config = tuned or entry.config
+            table = states.of(config)
         i = index[day]
-        market = _state_before(day, dates[i - 1] if i > 0 else None, states.of(config), config)
+        market = _state_before(day, dates[i - 1] if i > 0 else None, table, config)
         outcome = step_session(state, day, market, config, opens[day], closes[day])
-        recorder.add(outcome, entry.version_id, state.book, closes[day])
+        recorder.add(outcome, entry.version_id, state.book)
         if on_session is not None:
             on_session(day)
     return recorder.result(state.book)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from allocator.exceptions import MissingBarsError
@@ -22,8 +23,8 @@ class PriceTable:
         """From a long frame with columns symbol, date, open, close."""
         if bars.empty:
             raise MissingBarsError({}, "no bars to backtest on: backfill history first")
-        opens = bars.pivot(index="date", columns="symbol", values="open").sort_index()
-        closes = bars.pivot(index="date", columns="symbol", values="close").sort_index()
+        wide = bars.pivot(index="date", columns="symbol", values=["open", "close"]).sort_index()
+        opens, closes = wide["open"], wide["close"]
         opens.columns.name = closes.columns.name = None
         return cls(opens.astype("float64"), closes.astype("float64"))
 
@@ -36,7 +37,11 @@ class PriceTable:
         self, frame: pd.DataFrame, symbols: list[str], days: list[dt.date]
     ) -> dict[dt.date, dict[str, float]]:
         """``{day: {symbol: price}}`` of ``frame`` (missing prices left out)."""
-        values = frame.reindex(index=days, columns=symbols).to_numpy()
+        table = frame.reindex(index=days, columns=symbols).to_numpy(dtype="float64")
+        values = table.tolist()
+        if not np.isnan(table).any():  # nothing to leave out
+            pairs = zip(days, values, strict=True)
+            return {d: dict(zip(symbols, row, strict=True)) for d, row in pairs}
         return {
             d: {s: v for s, v in zip(symbols, row, strict=True) if v == v}
             for d, row in zip(days, values, strict=True)

@@ -1,7 +1,8 @@
 """Orders filled at the open against a book — pure functions.
 
-The daily execute job and the backtest both call :func:`fill_orders_at_open`, so one trade date
-produces the same fills whichever ran it.
+The daily execute job calls :func:`fill_orders_at_open` and the backtest its in-place form
+:func:`fill_orders_in_place` (the same code, without copying the book), so one trade date produces
+the same fills whichever ran it.
 
 Rules
 -----
@@ -128,6 +129,18 @@ def fill_orders_at_open(
     when an open is missing, a SELL exceeds the holding, or the BUYs exceed the cash.
     """
     result = book.copy()
+    return fill_orders_in_place(orders, opens, result), result
+
+
+def fill_orders_in_place(
+    orders: Iterable[Order], opens: Mapping[str, float], book: Book
+) -> list[Fill]:
+    """:func:`fill_orders_at_open` on ``book`` itself (no copy): returns the fills.
+
+    The backtest's path, where the book before the fills is not needed again. On an error the
+    fills before the failing order stay applied to ``book``.
+    """
+    result = book
     fills: list[Fill] = []
     ordered = sorted(orders, key=lambda o: (o.action != "SELL", o.symbol))
     for order in ordered:
@@ -150,16 +163,16 @@ def fill_orders_at_open(
             amount = quantity * price
             realized = quantity * (price - held.avg_cost)
         elif amount > result.cash:
-            quantity, amount = _affordable(order, price, amount, result.cash)
+            quantity, amount = affordable_buy(order, price, amount, result.cash)
             if quantity <= 0:
                 continue
         fill = Fill(order.symbol, order.action, quantity, price, amount, realized)
         apply_fill(result, fill)
         fills.append(fill)
-    return fills, result
+    return fills
 
 
-def _affordable(order: Order, price: float, amount: float, cash: float) -> tuple[float, float]:
+def affordable_buy(order: Order, price: float, amount: float, cash: float) -> tuple[float, float]:
     """(quantity, amount) of a BUY that costs more than ``cash``: sized to the cash when the
     excess is float noise (at most :data:`CASH_TOLERANCE`), else :class:`ExecutionError`."""
     if amount - cash > CASH_TOLERANCE:

@@ -126,6 +126,9 @@ def _comparable_index(index: pd.Index) -> pd.Index:
 
 
 def _require_same_dates(series: pd.Series, name: str, reference: pd.Series, ref_name: str) -> None:
+    same_kind = series.index.dtype == reference.index.dtype
+    if same_kind and series.index.equals(reference.index):  # the same labels, the same dates
+        return
     if not _comparable_index(series.index).equals(_comparable_index(reference.index)):
         raise ValueError(
             f"{name} must have the same dates as {ref_name}, in the same order "
@@ -629,6 +632,12 @@ def hit_rate(trade_pnls: Iterable[float | None]) -> float:
     ValueError
         If an entry is not a number or is infinite.
     """
+    if isinstance(trade_pnls, pd.Series | np.ndarray) and trade_pnls.dtype == np.float64:
+        values = np.asarray(trade_pnls)
+        if not np.isinf(values).any():  # an infinite value: the loop below names it
+            scored = int(np.count_nonzero(~np.isnan(values)))
+            hits = int(np.count_nonzero(values > 0))
+            return hits / scored if scored else math.nan
     scored = 0
     hits = 0
     for pnl in trade_pnls:

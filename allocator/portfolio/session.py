@@ -1,11 +1,11 @@
 """One session of the strategy on a book: decide, deposit, fill at the open, value at the close.
 
 The production day runs these steps as separate jobs — :func:`decide_session` at 6:00 (signal),
-:func:`deposit` and :func:`fill_orders_at_open` on :func:`orders_for` at 9:30 (execute, or the
-fetch job once the open is stored), :func:`value_at_close` at 16:35 (fetch) — and the backtest runs
-them in one call, :func:`step_session`, for every session of its period. Both paths call the same
-functions, which is what makes a backtest equal to the daily jobs run day by day
-(``tests/test_parity.py``).
+:func:`deposit` and :func:`~allocator.portfolio.fills.fill_orders_at_open` on :func:`orders_for`
+at 9:30 (execute, or the fetch job once the open is stored), :func:`value_at_close` at 16:35
+(fetch) — and the backtest runs them in one call, :func:`step_session`, for every session of its
+period. Both paths call the same functions, which is what makes a backtest equal to the daily
+jobs run day by day (``tests/test_parity.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from allocator.portfolio.book import Book
-from allocator.portfolio.fills import Fill, Order, fill_orders_at_open, orders_from_allocations
+from allocator.portfolio.fills import (
+    Fill,
+    Order,
+    fill_orders_in_place,
+    orders_from_allocations,
+)
 from allocator.strategy.config import TradingConfig
 from allocator.strategy.decision import Decision, decide
 from allocator.strategy.market_state import MarketState
@@ -93,12 +98,13 @@ def step_session(
     """Run session ``day`` on ``state``: decide, deposit, fill at ``opens``, value at ``closes``.
 
     ``market`` is the state of the last close before ``day``; ``config`` the one active on it.
-    ``state.book`` is replaced by the book after the fills.
+    ``state.book`` is updated in place (:func:`~allocator.portfolio.fills.fill_orders_in_place`:
+    the fills of ``fill_orders_at_open`` without copying the book).
     """
     decision = decide_session(market, config, state.book, state.previous_label)
     state.previous_label = decision.regime_label
     deposit(state.book, config.daily_capital)
-    fills, state.book = fill_orders_at_open(
+    fills = fill_orders_in_place(
         orders_for(decision.allocations, decision.sell_quantities), opens, state.book
     )
     return SessionOutcome(

@@ -179,14 +179,16 @@ def _scores(state: MarketState, config: TradingConfig) -> dict[str, float]:
             f"the market state was built with lookback_days={state.lookback_days} but the config "
             f"has {config.lookback_days}: rebuild the states with this config"
         )
-    missing = [s for s in config.assets if s not in state.assets]
+    present = state.assets.keys()
+    missing = [s for s in config.assets if s not in present]
     if missing:
         raise MissingBarsError(
             {s: [state.as_of.isoformat()] for s in missing},
             f"the market state of {state.as_of} has no features for {', '.join(missing)}",
         )
-    scores = {s: state.assets[s].score(config) for s in config.assets}
-    unknown = [s for s, v in scores.items() if not math.isfinite(v)]
+    scores = state.scores(config)
+    finite = all(map(math.isfinite, scores.values()))
+    unknown = [] if finite else [s for s, v in scores.items() if not math.isfinite(v)]
     if unknown or not (math.isfinite(state.regime) and math.isfinite(state.risk)):
         raise MissingBarsError(
             {s: [state.as_of.isoformat()] for s in unknown or config.assets},
@@ -351,7 +353,7 @@ def _price(symbol: str, state: MarketState, last_close: Mapping[str, float] | No
     if last_close is not None and symbol in last_close:
         price = float(last_close[symbol])
     elif symbol in state.assets:
-        price = state.assets[symbol].close
+        price = state.close(symbol)
     else:
         raise MissingBarsError(
             {symbol: [state.as_of.isoformat()]},

@@ -2,8 +2,11 @@
 
 :func:`market_states` computes features, regime, risk and score components for every date at once
 (vectorised, :mod:`.features` and friends) and packs each date into a small plain
-:class:`MarketState`. :func:`market_state_at` does the same for one as-of date from the
-``lookback_days`` closes ending there, with bit-identical numbers (every value at a date depends
+:class:`MarketState`. :func:`market_state_table` is the backtest's form of the same states: a
+:class:`MarketStateTable` read by row, whose states build an :class:`AssetState` only for an asset
+the decision reads, and whose scores come from one score matrix (bit-identical to
+:meth:`AssetState.score`). :func:`market_state_at` computes the state of one as-of date from
+the ``lookback_days`` closes ending there, with bit-identical numbers (every value at a date depends
 only on that fixed trailing window). :func:`signal_state` gives the state for a *trade date*: the
 one of the last bar strictly before it (DESIGN, "Time and data semantics"). The decision itself is
 :func:`allocator.strategy.decision.decide`.
@@ -69,6 +72,22 @@ class MarketState:
     comovement_component: float
     assets: Mapping[str, AssetState]
 
+    def close(self, symbol: str) -> float:
+        """The close of ``symbol`` (KeyError if the state has no such asset)."""
+        if type(self.assets) is TableRow:  # not isinstance: an ABC check is slow
+            return self.assets.close(symbol)
+        return self.assets[symbol].close
+
+    def scores(self, config: TradingConfig) -> dict[str, float]:
+        """The composite score of every asset of ``config``, in its order (KeyError if absent).
+
+        A state read from a :class:`MarketStateTable` takes them from the table's score matrix
+        (the same numbers, computed for every date at once).
+        """
+        if type(self.assets) is TableRow:  # not isinstance: an ABC check is slow
+            return self.assets.scores(config)
+        return {s: self.assets[s].score(config) for s in config.assets}
+
 
 @dataclass(frozen=True)
 class SignalFrames:
@@ -122,16 +141,32 @@ def market_states(closes: pd.DataFrame, config: TradingConfig) -> dict[dt.date, 
     trade date D, use the state of the last date before D.
     """
     frames = compute_signal_frames(closes, config)
+    first = _first_complete_row(frames, config)
     dates = _as_dates(frames.closes.index)
+    return dict(zip(dates[first:], _build_states(frames, config, first), strict=True))
+
+
+def market_state_table(closes: pd.DataFrame, config: TradingConfig) -> MarketStateTable:
+    """:func:`market_states` as a table read by row (the backtest's path): the same states,
+    checked the same way, each built only when asked for and without an :class:`AssetState`
+    per asset unless the decision reads one."""
+    frames = compute_signal_frames(closes, config)
+    return MarketStateTable(frames, config, _first_complete_row(frames, config))
+
+
+def _first_complete_row(frames: SignalFrames, config: TradingConfig) -> int:
+    """The first row with a full window; :class:`MissingBarsError` if none, or if a later one
+    is incomplete."""
     complete = _complete_rows(frames)
     if not complete.any():
+        dates = _as_dates(frames.closes.index)
         raise _short_history_error(frames.closes, config, dates[-1] if dates else None)
     first = int(np.argmax(complete))
     if not complete[first:].all():
         bad = first + int(np.argmin(complete[first:]))
         window = frames.closes.iloc[max(0, bad - required_history(config) + 1) : bad + 1]
-        raise _gap_error(window, dates[bad])
-    return dict(zip(dates[first:], _build_states(frames, config, first), strict=True))
+        raise _gap_error(window, _as_dates(frames.closes.index)[bad])
+    return first
 
 
 def market_state_at(
@@ -206,6 +241,103 @@ def _build_states(frames: SignalFrames, config: TradingConfig, start: int) -> li
             )
         )
     return states
+
+
+class MarketStateTable:
+    """The market states of every date from a start row on, as arrays read by row.
+
+    :meth:`state` gives the :class:`MarketState` of one row; its ``assets`` is a
+    :class:`TableRow`, which builds an :class:`AssetState` only for a symbol that is read, and
+    whose scores come from one score matrix per pair of score weights.
+    """
+
+    def __init__(self, frames: SignalFrames, config: TradingConfig, start: int):
+        self.dates = _as_dates(frames.closes.index)[start:]
+        self.row_of = {d: i for i, d in enumerate(self.dates)}
+        self.symbols = tuple(frames.closes.columns)
+        self.column_of = {s: j for j, s in enumerate(self.symbols)}
+        self.lookback_days = config.lookback_days
+        self.regime = frames.regime.to_numpy()[start:].tolist()
+        risk = frames.risk.iloc[start:]
+        self.risk = risk["risk"].tolist()
+        self.volatility_component = risk["volatility_component"].tolist()
+        self.comovement_component = risk["comovement_component"].tolist()
+        # the AssetState fields in order, "close" first (TableRow.close reads it)
+        fields = [frames.features[name].to_numpy()[start:] for name in _ASSET_FIELDS]
+        fields += [frames.momentum.to_numpy()[start:], frames.price_momentum.to_numpy()[start:]]
+        self.fields = fields
+        self.consistent = frames.trend_consistent.to_numpy()[start:]
+        self._frames, self._start = frames, start
+        self._scores: dict[tuple[float, float], list[list[float]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.dates)
+
+    def state(self, row: int) -> MarketState:
+        """The state at the close of ``self.dates[row]``."""
+        return MarketState(
+            as_of=self.dates[row],
+            lookback_days=self.lookback_days,
+            regime=self.regime[row],
+            risk=self.risk[row],
+            volatility_component=self.volatility_component[row],
+            comovement_component=self.comovement_component[row],
+            assets=TableRow(self, row),
+        )
+
+    def asset(self, row: int, symbol: str) -> AssetState:
+        j = self.column_of[symbol]
+        values = (float(column[row, j]) for column in self.fields)
+        return AssetState(*values, bool(self.consistent[row, j]))
+
+    def score_row(self, row: int, config: TradingConfig) -> list[float]:
+        """The composite scores of ``row`` in column order, with ``config``'s weights."""
+        key = (config.momentum_weight, config.price_momentum_weight)
+        if key not in self._scores:
+            f = self._frames
+            self._scores[key] = composite_score(
+                f.momentum.to_numpy()[self._start :],
+                f.price_momentum.to_numpy()[self._start :],
+                self.consistent,
+                config,
+            ).tolist()
+        return self._scores[key][row]
+
+
+class TableRow(Mapping):
+    """The assets of one row of a :class:`MarketStateTable`, as a read-only mapping of
+    :class:`AssetState` built on access."""
+
+    def __init__(self, table: MarketStateTable, row: int):
+        self._table, self._row = table, row
+
+    def __getitem__(self, symbol: str) -> AssetState:
+        if symbol not in self._table.column_of:
+            raise KeyError(symbol)
+        return self._table.asset(self._row, symbol)
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self._table.column_of
+
+    def __iter__(self):
+        return iter(self._table.symbols)
+
+    def __len__(self) -> int:
+        return len(self._table.symbols)
+
+    def keys(self):
+        return self._table.column_of.keys()
+
+    def close(self, symbol: str) -> float:
+        """The close of ``symbol`` at this row, without building its :class:`AssetState`."""
+        return float(self._table.fields[0][self._row, self._table.column_of[symbol]])
+
+    def scores(self, config: TradingConfig) -> dict[str, float]:
+        """Scores of ``config.assets`` (see :meth:`MarketState.scores`)."""
+        table = self._table
+        if config.assets == table.symbols:
+            return dict(zip(table.symbols, table.score_row(self._row, config), strict=True))
+        return {s: self[s].score(config) for s in config.assets}
 
 
 def _short_history_error(

@@ -31,7 +31,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from allocator.strategy.config import TradingConfig
-from allocator.strategy.features import VOLATILITY_WINDOW, trailing_corr
+from allocator.strategy.features import VOLATILITY_WINDOW
 from allocator.strategy.regime import column_mean
 
 VOLATILITY_WEIGHT = 0.7
@@ -86,18 +86,56 @@ def trailing_percentile(x: np.ndarray, window: int) -> np.ndarray:
 def mean_pairwise_correlation(returns: np.ndarray, window: int = COMOVEMENT_WINDOW) -> np.ndarray:
     """Mean over all column pairs of the trailing correlation of ``returns`` (dates x assets).
 
-    All NaN with fewer than two columns.
+    All NaN with fewer than two columns. Each pair's correlation is
+    :func:`~allocator.strategy.features.trailing_corr`, bit for bit: the same operations in the
+    same order, but what depends on one column only (its window means, deviations and sum of
+    squares) is computed once per column instead of once per pair, and the pairs sharing a first
+    column are done together, a block of rows at a time. The pairs are summed in the order
+    ``(0, 1), (0, 2), ..., (1, 2), ...``.
     """
-    n_assets = returns.shape[1]
-    if n_assets < 2:
-        return np.full(returns.shape[0], np.nan)
-    total, pairs = None, 0
-    for i in range(n_assets):
-        for j in range(i + 1, n_assets):
-            rho = trailing_corr(returns[:, i], returns[:, j], window)
-            total = rho if total is None else total + rho
-            pairs += 1
-    return total / pairs
+    n_rows, n_assets = returns.shape
+    out = np.full(n_rows, np.nan)
+    if n_assets < 2 or n_rows < window:
+        return out
+    pairs = n_assets * (n_assets - 1) // 2
+    by_asset = np.ascontiguousarray(returns.T)  # one contiguous row per asset
+    for start in range(window - 1, n_rows, CORRELATION_BLOCK):
+        stop = min(start + CORRELATION_BLOCK, n_rows)
+        out[start:stop] = _pair_sum(by_asset, window, start, stop) / pairs
+    return out
+
+
+#: Sessions whose pair correlations are computed together (bounds the memory used).
+CORRELATION_BLOCK = 1024
+
+
+def _pair_sum(by_asset: np.ndarray, window: int, start: int, stop: int) -> np.ndarray:
+    """Sum over the asset pairs of the trailing correlations at sessions ``start..stop-1``
+    (``by_asset``: assets x sessions)."""
+    total = by_asset[:, start:stop].copy()  # the window sum, in trailing_sum's order
+    for k in range(1, window):
+        total = total + by_asset[:, start - k : stop - k]
+    mean = total / window
+    # deviations[k][:, t]: each asset's return k sessions before t minus its window mean at t
+    deviations = [by_asset[:, start - k : stop - k] - mean for k in range(window)]
+    squares = deviations[0] * deviations[0]
+    for d in deviations[1:]:
+        squares = squares + d * d
+    roots = np.sqrt(squares)
+    pair_sum = None
+    for i in range(by_asset.shape[0] - 1):
+        products = deviations[0][i] * deviations[0][i + 1 :]
+        term = np.empty_like(products)
+        for d in deviations[1:]:
+            np.multiply(d[i], d[i + 1 :], out=term)
+            np.add(products, term, out=products)
+        denom = roots[i] * roots[i + 1 :]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rho = np.where(denom > 0, products / denom, 0.0)
+        rho = np.where(np.isnan(products + denom), np.nan, np.clip(rho, -1.0, 1.0))
+        for row in rho:
+            pair_sum = row if pair_sum is None else pair_sum + row
+    return pair_sum
 
 
 def risk_components(features: pd.DataFrame, config: TradingConfig) -> pd.DataFrame:
