@@ -177,6 +177,8 @@ def test_a_bad_job_timeout_is_refused(hold_env, monkeypatch):
 
     with pytest.raises(SettingsError, match="ALLOCATOR_JOB_TIMEOUT='soon'"):
         runner.run_job("signal", date=SESSION)
+    assert list_runs(hold_env.engine) == []  # refused before anything is written
+    assert not hold_env.runs.exists()
 
 
 def test_the_lock_is_exclusive_and_released(hold_env):

@@ -23,6 +23,8 @@ ENV_CELL_TIMEOUT = "ALLOCATOR_CELL_TIMEOUT"
 ENV_START_TIMEOUT = "ALLOCATOR_START_TIMEOUT"
 DEFAULT_CELL_TIMEOUT = 900.0
 DEFAULT_START_TIMEOUT = 120.0
+ENV_JOB_TIMEOUT = "ALLOCATOR_JOB_TIMEOUT"
+DEFAULT_JOB_TIMEOUT = 1800.0
 
 
 def _seconds(name: str, default: float) -> float:
@@ -35,9 +37,14 @@ def _seconds(name: str, default: float) -> float:
         raise SettingsError(
             f"{name}={raw!r} is not a number of seconds, e.g. {default:g}"
         ) from None
-    if value <= 0:
+    if not 0 < value < 10**7:  # also refuses nan and inf
         raise SettingsError(f"{name}={raw!r}: set it to a positive number of seconds")
     return value
+
+
+def job_timeout() -> float:
+    """The whole job's limit in seconds, from ``ALLOCATOR_JOB_TIMEOUT`` (default 30 minutes)."""
+    return _seconds(ENV_JOB_TIMEOUT, DEFAULT_JOB_TIMEOUT)
 
 
 def timeouts() -> tuple[float, float]:
@@ -116,9 +123,14 @@ def execute_notebook(
             # "KeyboardInterrupt caught in kernel" ERROR. Cell errors are in the notebook and a
             # dead kernel is reported as such, so the kernel's log is only noise there.
             # KERNEL_START_LINES ties the kernel to this process (allocator.shell.guard).
+            # A batch kernel keeps no input history (no SQLite database written by every job)
+            # and reads output through sys.stdout/sys.stderr only, without ipykernel's threads
+            # copying file descriptors 1 and 2 (output written there goes to the cron log).
             extra_arguments=[
                 "--IPKernelApp.log_level=CRITICAL",
                 f"--IPKernelApp.exec_lines={KERNEL_START_LINES}",
+                "--HistoryManager.enabled=False",
+                "--IPKernelApp.capture_fd_output=False",
             ],
         )
     except papermill.PapermillExecutionError as exc:

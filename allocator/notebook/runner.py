@@ -47,6 +47,9 @@ from allocator.notebook.kernel import (
     require_kernel,
     timeouts,
 )
+from allocator.notebook.kernel import (
+    job_timeout as default_job_timeout,
+)
 
 # TRADE_DATE, parse_value and parse_parameters are re-exported: the CLI and tests read them here.
 from allocator.notebook.parameters import TRADE_DATE as TRADE_DATE
@@ -358,8 +361,6 @@ def execute_run(
     which process runs it (:mod:`allocator.shell.guard`); it is stopped after ``job_timeout``
     seconds (default ``ALLOCATOR_JOB_TIMEOUT``).
     """
-    from allocator.notebook.supervision import job_timeout as default_job_timeout
-
     timer = JobTimer(job_timeout or default_job_timeout())
     with run_environment(run.paths.notebook), runner_environment(), timer:
         error = execute_notebook(
@@ -492,7 +493,7 @@ def run_job(
     plan = plan_run(
         job, date=date, parameters=parameters, notebooks_dir=notebooks_dir, now=now, secrets=secrets
     )
-    start_timeout, cell_timeout = timeouts()
+    limits = (*timeouts(), default_job_timeout())  # start, cell, whole job: checked up front
     if plan.skip is None:
         require_kernel(settings.kernel_name)
     engine = engine or _engine_for(settings)
@@ -500,7 +501,7 @@ def run_job(
         result = record_skipped_run(engine, settings, plan)
     else:
         with run_lock(engine, plan.spec.name, plan.trade_date):
-            result = _locked_run(engine, settings, plan, secrets, start_timeout, cell_timeout)
+            result = _locked_run(engine, settings, plan, secrets, limits)
     log.debug(result.summary_line())
     return result
 
@@ -510,8 +511,7 @@ def _locked_run(
     settings: Settings,
     plan: RunPlan,
     secrets: list[str],
-    start_timeout: float,
-    cell_timeout: float,
+    limits: tuple[float, float, float],
 ) -> RunResult:
     """Start, execute and finalize a run while holding its job and date's lock."""
     from allocator.notebook.supervision import repair_abandoned
@@ -523,8 +523,9 @@ def _locked_run(
         error = execute_run(
             run,
             kernel_name=settings.kernel_name,
-            start_timeout=start_timeout,
-            cell_timeout=cell_timeout,
+            start_timeout=limits[0],
+            cell_timeout=limits[1],
+            job_timeout=limits[2],
         )
     finally:
         # Also on KeyboardInterrupt: the row must not stay "running" forever.

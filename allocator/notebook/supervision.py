@@ -29,31 +29,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from allocator.exceptions import SettingsError
 from allocator.shell.guard import ENV_RUNNER_PID
 
 log = logging.getLogger(__name__)
 
+#: The setting :class:`JobTimer`'s limit comes from (read by :func:`.kernel.job_timeout`).
 ENV_JOB_TIMEOUT = "ALLOCATOR_JOB_TIMEOUT"
-DEFAULT_JOB_TIMEOUT = 1800.0
 #: Run in every job's kernel before the notebook's first cell.
 KERNEL_START_LINES = "import allocator.shell.guard as _guard; _guard.attach(); del _guard"
-
-
-def job_timeout() -> float:
-    """The whole job's limit in seconds, from ``ALLOCATOR_JOB_TIMEOUT``."""
-    raw = os.environ.get(ENV_JOB_TIMEOUT)
-    if raw in (None, ""):
-        return DEFAULT_JOB_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(
-            f"{ENV_JOB_TIMEOUT}={raw!r} is not a number of seconds, e.g. {DEFAULT_JOB_TIMEOUT:g}"
-        ) from None
-    if not 0 < value < 10**7:
-        raise SettingsError(f"{ENV_JOB_TIMEOUT}={raw!r}: set it to a positive number of seconds")
-    return value
 
 
 @contextlib.contextmanager
