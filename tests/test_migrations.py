@@ -73,3 +73,35 @@ def test_database_allows_at_most_one_active_config(engine):
         conn.execute(
             trading_config.insert(), [_config_row(dt.date(1990, 1, 1), dt.date(1994, 12, 31))]
         )
+
+
+def test_head_revision_from_the_files_is_alembics_head(tmp_path):
+    from alembic.script import ScriptDirectory
+
+    from allocator.shell.persistence.migrate import alembic_config, revisions_from_files
+
+    alembic = ScriptDirectory.from_config(alembic_config())
+    assert head_revision() == alembic.get_current_head()
+    assert revisions_from_files() == {
+        rev.revision: rev.down_revision for rev in alembic.walk_revisions()
+    }
+    # A branched history has two heads: the files alone cannot say which, Alembic is asked.
+    (tmp_path / "0001_a.py").write_text('revision = "0001"\ndown_revision = None\n')
+    (tmp_path / "0002_b.py").write_text('revision: str = "0002"\ndown_revision = "0001"\n')
+    (tmp_path / "0003_c.py").write_text("revision = '0003'\ndown_revision = '0001'\n")
+    graph = revisions_from_files(tmp_path)
+    assert graph == {"0001": None, "0002": "0001", "0003": "0001"}
+    assert set(graph) - set(graph.values()) == {"0002", "0003"}
+
+
+def test_current_revision_is_read_with_one_query_and_names_a_branched_database(engine):
+    assert current_revision(engine) == head_revision()
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO alembic_version (version_num) VALUES ('0003')"))
+    with pytest.raises(DatabaseError, match=r"2 revisions \(0003, 0004\).*allocator db upgrade"):
+        require_current(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM alembic_version"))
+    assert current_revision(engine) is None
+    with pytest.raises(DatabaseError, match="not initialised: run `allocator db upgrade`"):
+        require_current(engine)

@@ -144,6 +144,44 @@ def test_render_run_writes_lean_html_and_markdown_linking_one_png_file(tmp_path)
     assert "filenames" not in paths.notebook.read_text(), "the archive is not modified"
 
 
+def test_report_templates_are_compiled_once_into_the_cache_and_a_bad_cache_costs_nothing(
+    tmp_path, monkeypatch
+):
+    nb = executed_notebook(failed=False)
+    reference = archive(tmp_path / "reference", "fetch", "2026-11-25", nb)
+    render.render_run(reference.notebook, reference, header("succeeded"))
+    try:
+        # A fresh cache: the first process compiles the templates and keeps their bytecode.
+        monkeypatch.setenv("ALLOCATOR_CACHE_DIR", str(tmp_path / "cache"))
+        render.exporters.cache_clear()
+        fresh = archive(tmp_path / "fresh", "fetch", "2026-11-25", nb)
+        render.render_run(fresh.notebook, fresh, header("succeeded"))
+        cached = sorted((f, f.stat().st_mtime_ns) for f in render.template_cache_dir().iterdir())
+        assert render.template_cache_dir() == tmp_path / "cache" / "nbconvert-templates"
+        assert len(cached) >= 5 and all(f.name.endswith(".cache") for f, _ in cached)
+        # The next process loads them (none is written again): same pages as without a cache.
+        render.exporters.cache_clear()
+        cached_dir = render.template_cache_dir()
+        again = archive(tmp_path / "again", "fetch", "2026-11-25", nb)
+        render.render_run(again.notebook, again, header("succeeded"))
+        assert sorted((f, f.stat().st_mtime_ns) for f in cached_dir.iterdir()) == cached
+        # A cache folder that cannot be created (a file is in the way) is no error.
+        (tmp_path / "blocked").write_text("not a folder")
+        monkeypatch.setenv("ALLOCATOR_CACHE_DIR", str(tmp_path / "blocked"))
+        render.exporters.cache_clear()
+        blocked = archive(tmp_path / "blocked-run", "fetch", "2026-11-25", nb)
+        render.render_run(blocked.notebook, blocked, header("succeeded"))
+    finally:
+        render.exporters.cache_clear()
+    pages = [p.html.read_text() for p in (reference, fresh, again, blocked)]
+    assert pages[1:] == pages[:1] * 3
+    assert [p.markdown.read_text() for p in (fresh, again, blocked)] == [
+        reference.markdown.read_text()
+    ] * 3
+    # The figure's alt text is its section's heading (HTMLExporter's soup pass is skipped).
+    assert 'alt="Figure: Probe notebook"' in pages[0] and "No description" not in pages[0]
+
+
 def test_extract_figures_names_every_figure_type_once():
     nb = executed_notebook(failed=False)
     svg = '<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>'

@@ -85,6 +85,25 @@ def test_log_filter_masks_known_secrets(caplog):
     assert "KEYKEY" not in caplog.text and "hunter22" not in caplog.text
 
 
+def test_log_filter_finds_the_secrets_at_the_first_record_only(caplog):
+    import logging
+
+    calls = []
+    settings = get_settings({"DATABASE_URL": "postgresql://u:hunter22@h/db"})
+
+    def secrets():
+        calls.append(1)
+        return settings.secret_values()
+
+    logger = logging.getLogger("test.masking.lazy")
+    logger.addFilter(SecretMaskingFilter(secrets))
+    assert calls == [], "nothing logged, nothing looked up"
+    with caplog.at_level(logging.INFO):
+        logger.info("the password is %s", "hunter22")
+        logger.info("again %s", "hunter22")
+    assert calls == [1] and "hunter22" not in caplog.text and caplog.text.count("***") == 2
+
+
 def test_cli_reports_a_bad_setting_on_one_line(monkeypatch, capsys):
     monkeypatch.setenv("DATABASE_URL", "not a url")
     assert main(["db", "current"]) == 2
