@@ -393,7 +393,26 @@ def test_the_crontab_runs_health_after_the_fetch_job(tmp_path):
     minute, hour, _, _, weekdays = line.split()[:5]
     fetch_minute, fetch_hour = (int(f) for f in JOBS["fetch"].cron.split()[:2])
     assert (int(hour), int(minute)) > (fetch_hour, fetch_minute) and weekdays == "1-5"
-    assert f"/venv/bin/python -m allocator health >> {tmp_path}/logs/health.log 2>&1" in line
+    assert f"-m allocator health --sessions-only >> {tmp_path}/logs/health.log 2>&1" in line
     assert line.endswith("| mail -s 'Capital Allocator: health check failed' ops@example.com")
     command = line.split(None, 5)[5]
     assert subprocess.run(["sh", "-n", "-c", command], check=False).returncode == 0
+
+
+def test_sessions_only_checks_nothing_on_a_holiday(monkeypatch, capsys):
+    from allocator.cli.commands import main
+    from allocator.shell import calendar
+
+    monkeypatch.setattr(calendar, "today_eastern", lambda now=None: dt.date(2026, 11, 26))
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/never")  # not even read
+    assert main(["health", "--sessions-only", "--no-alert"]) == 0
+    assert "market closed: 2026-11-26 (Thursday)" in capsys.readouterr().out
+
+
+def test_a_run_is_stuck_only_past_the_job_time_limit(monkeypatch):
+    from allocator.jobs.health import stuck_after
+
+    monkeypatch.setenv("ALLOCATOR_JOB_TIMEOUT", "600")
+    assert stuck_after() == dt.timedelta(minutes=25)
+    monkeypatch.delenv("ALLOCATOR_JOB_TIMEOUT")
+    assert stuck_after() == dt.timedelta(minutes=45)

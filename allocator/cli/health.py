@@ -1,6 +1,6 @@
 """``allocator health``: the design document's daily, weekly and monthly checks for one date.
 
-    allocator health [--date YYYY-MM-DD] [--json] [--no-alert]
+    allocator health [--date YYYY-MM-DD] [--json] [--no-alert] [--sessions-only]
 
 The date defaults to the latest complete NYSE session. It prints a table of checks (or, with
 ``--json``, a JSON document: date, overall status, checks) and exits 0 when nothing failed
@@ -25,6 +25,15 @@ def cmd_health(args: argparse.Namespace) -> int:
     from allocator.shell.persistence.migrate import migrated_engine
 
     settings = get_settings()
+    if args.sessions_only and args.date is None:
+        from allocator.shell.calendar import is_session, today_eastern
+
+        today = today_eastern()
+        if not is_session(today):
+            print(
+                f"market closed: {today} ({today:%A}) is not an NYSE session; nothing new to check"
+            )
+            return EXIT_OK
     day = resolve_date(args.date)
     try:
         with migrated_engine(settings) as engine:
@@ -56,6 +65,12 @@ def add_health_parser(sub) -> argparse.ArgumentParser:
         "--no-alert",
         action="store_true",
         help="do not post failed checks to ALERT_WEBHOOK_URL (e.g. when checking by hand)",
+    )
+    health.add_argument(
+        "--sessions-only",
+        action="store_true",
+        help="on a day without an NYSE session, check nothing and exit 0 (the crontab uses it, so "
+        "a holiday does not check, and alert, the previous session again)",
     )
     health.set_defaults(func=cmd_health)
     return health

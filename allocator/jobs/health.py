@@ -48,8 +48,18 @@ OK, WARN, FAIL = "OK", "WARN", "FAIL"
 DAILY_CHECKS, WEEKLY_CHECKS, MONTHLY_CHECKS = "daily", "weekly", "monthly"
 #: Sessions the weekly checks look back over, D included.
 WEEK_SESSIONS = 5
-#: A run still ``running`` after this long has lost its process (no job runs this long).
-STUCK_AFTER = dt.timedelta(hours=2)
+#: A run still ``running`` this long after the job time limit (``ALLOCATOR_JOB_TIMEOUT``) is stuck:
+#: its runner should have stopped it, or, if the runner died, ``allocator runs --repair`` marks it.
+STUCK_MARGIN = dt.timedelta(minutes=15)
+
+
+def stuck_after() -> dt.timedelta:
+    """How long a run may stay ``running`` before it counts as stuck."""
+    from allocator.notebook.kernel import job_timeout
+
+    return dt.timedelta(seconds=job_timeout()) + STUCK_MARGIN
+
+
 _SEVERITY = {OK: 0, WARN: 1, FAIL: 2}
 
 
@@ -303,7 +313,8 @@ def check_runs(facts: HealthFacts) -> Check:
     name, day = "abandoned/stuck runs", facts.day
     abandoned = [r for r in facts.runs if r.status == "abandoned" and r.trade_date == day]
     redone = [r for r in abandoned if _succeeded_after(facts.runs, r)]
-    stuck = [r for r in facts.running if facts.now - r.started_at > STUCK_AFTER]
+    limit = stuck_after()
+    stuck = [r for r in facts.running if facts.now - r.started_at > limit]
     problems = [f"{r.job} #{r.id} of {day} abandoned" for r in abandoned if r not in redone]
     problems += [
         f"{r.job} #{r.id} of {r.trade_date} running since {_eastern(r.started_at)}" for r in stuck

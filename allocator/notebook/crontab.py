@@ -119,7 +119,7 @@ def health_lines(*, root: Path, command: str, log_dir: Path, mail: str | None) -
     """The daily ``allocator health`` line, after the fetch job; it exits 1 on a failed check."""
     log = log_dir / "health.log"
     line = (
-        f"{HEALTH_CRON} cd {shlex.quote(str(root))} && {command} health"
+        f"{HEALTH_CRON} cd {shlex.quote(str(root))} && {command} health --sessions-only"
         f" >> {shlex.quote(str(log))} 2>&1"
     )
     if mail:
