@@ -264,6 +264,7 @@ def simulate(
     recorder = _Recorder(symbols, prices.closes.reindex(index=sessions, columns=symbols).to_numpy())
     tuned: TradingConfig | None = None
     config = table = None
+    assets: frozenset[str] = frozenset()
     for k, day in enumerate(sessions):
         entry = schedule.at(day)
         if retune is not None and k > 0 and day.month != sessions[k - 1].month:
@@ -274,9 +275,12 @@ def simulate(
         if (tuned or entry.config) is not config:
             config = tuned or entry.config
             table = states.of(config)
+            assets = frozenset(config.assets)
         i = index[day]
         market = _state_before(day, dates[i - 1] if i > 0 else None, table, config)
-        outcome = step_session(state, day, market, config, opens[day], closes[day])
+        outside = state.book.positions.keys() - assets  # held, but dropped by the config
+        last = prices.last_closes(sorted(outside), market.as_of) if outside else None
+        outcome = step_session(state, day, market, config, opens[day], closes[day], last)
         recorder.add(outcome, entry.version_id, state.book)
         if on_session is not None:
             on_session(day)

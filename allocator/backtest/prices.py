@@ -47,6 +47,17 @@ class PriceTable:
             for d, row in zip(days, values, strict=True)
         }
 
+    def last_closes(self, symbols: list[str], on_or_before: dt.date) -> dict[str, float]:
+        """The latest close on or before ``on_or_before`` of each symbol (none: left out), as
+        ``persistence.prices.latest_closes`` reads them from the database."""
+        found = {}
+        for symbol in symbols:
+            if symbol in self.closes.columns:
+                column = self.closes[symbol].loc[:on_or_before].dropna()
+                if len(column):
+                    found[symbol] = float(column.iloc[-1])
+        return found
+
     def has_every_close(self, symbol: str, sessions: list[dt.date]) -> bool:
         """Whether ``symbol`` has a close on every one of ``sessions``."""
         if symbol not in self.closes.columns:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from allocator.exceptions import AllocatorError, ConfigNotFoundError, JobError, MarketDataError
 from allocator.shell import calendar
 from allocator.shell.marketdata.base import MarketDataSource
+from allocator.shell.persistence import ledger
 from allocator.shell.persistence.configs import active_version
 from allocator.shell.persistence.prices import UpsertResult, stored_sources, upsert_bars
 from allocator.shell.persistence.runlock import writer_lock
@@ -211,12 +212,16 @@ def checked_symbols(symbols: Sequence[str], what: str = "symbols") -> list[str]:
 
 
 def default_symbols(engine: sa.Engine) -> tuple[str, ...]:
-    """The active config's assets, or the design document's defaults before any config exists."""
-    try:
-        with engine.connect() as conn:
-            return active_version(conn).config.assets
-    except ConfigNotFoundError:
-        return DEFAULT_ASSETS
+    """The active config's assets, then any other symbol still held (an asset a newer config
+    dropped: its bars still value and sell it); the design document's defaults before any
+    config exists."""
+    with engine.connect() as conn:
+        try:
+            assets = active_version(conn).config.assets
+        except ConfigNotFoundError:
+            return DEFAULT_ASSETS
+        held = ledger.load_book(conn).holdings()
+    return tuple(assets) + tuple(sorted(s for s in held if s not in assets))
 
 
 def _quiet(progress: bool | None) -> bool | None:

@@ -18,11 +18,11 @@ import sqlalchemy as sa
 from allocator.exceptions import MissingBarsError
 from allocator.jobs.settlement import settle_pending
 from allocator.portfolio.fills import ExecutionError
-from allocator.portfolio.session import decide_session
+from allocator.portfolio.session import decide_session, held_outside
 from allocator.shell import calendar
 from allocator.shell.persistence import ledger
 from allocator.shell.persistence.configs import ConfigVersion, version_for_date
-from allocator.shell.persistence.prices import last_bar_dates, load_bars, wide
+from allocator.shell.persistence.prices import last_bar_dates, latest_closes, load_bars, wide
 from allocator.shell.persistence.signals import SignalRecord, get_signal, save_signal
 from allocator.shell.settings import Settings
 from allocator.strategy.decision import Decision
@@ -149,7 +149,9 @@ def generate_signal(
         book = ledger.load_book(conn)
         book.cash = ledger.cash_balance_before(conn, trade_date)
         previous_label = _previous_label(conn, closes, version, previous)
-        decision = decide_session(state, version.config, book, previous_label)
+        outside = held_outside(book, version.config)  # held, but dropped by the config
+        last = latest_closes(conn, state.as_of, outside) if outside else None
+        decision = decide_session(state, version.config, book, previous_label, last)
     history = regime_risk_history(closes, version)
     with engine.begin() as conn:
         record, status = save_signal(

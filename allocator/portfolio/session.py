@@ -59,15 +59,30 @@ class SessionOutcome:
 
 
 def decide_session(
-    state: MarketState, config: TradingConfig, book: Book, previous_label: str | None = None
+    state: MarketState,
+    config: TradingConfig,
+    book: Book,
+    previous_label: str | None = None,
+    last_close: Mapping[str, float] | None = None,
 ) -> Decision:
     """The signal of a trade date: :func:`~allocator.strategy.decision.decide` on that morning's
     book (its holdings, and its cash as the idle cash: the deposit comes later), with the market
     state of the last close before it, the config active on it and the previous trade date's
-    regime label."""
+    regime label. ``last_close`` prices holdings the state does not cover (an asset a newer
+    config version dropped): :func:`held_outside` names them."""
     return decide(
-        state, config, book.holdings(), idle_cash=book.cash, previous_label=previous_label
+        state,
+        config,
+        book.holdings(),
+        last_close,
+        idle_cash=book.cash,
+        previous_label=previous_label,
     )
+
+
+def held_outside(book: Book, config: TradingConfig) -> list[str]:
+    """Held symbols that are not among ``config``'s assets (sorted): a SELL needs their price."""
+    return sorted(s for s in book.holdings() if s not in config.assets)
 
 
 def orders_for(
@@ -94,14 +109,16 @@ def step_session(
     config: TradingConfig,
     opens: Mapping[str, float],
     closes: Mapping[str, float],
+    last_close: Mapping[str, float] | None = None,
 ) -> SessionOutcome:
     """Run session ``day`` on ``state``: decide, deposit, fill at ``opens``, value at ``closes``.
 
-    ``market`` is the state of the last close before ``day``; ``config`` the one active on it.
+    ``market`` is the state of the last close before ``day``; ``config`` the one active on it;
+    ``last_close`` prices the holdings ``market`` does not cover (see :func:`decide_session`).
     ``state.book`` is updated in place (:func:`~allocator.portfolio.fills.fill_orders_in_place`:
     the fills of ``fill_orders_at_open`` without copying the book).
     """
-    decision = decide_session(market, config, state.book, state.previous_label)
+    decision = decide_session(market, config, state.book, state.previous_label, last_close)
     state.previous_label = decision.regime_label
     deposit(state.book, config.daily_capital)
     fills = fill_orders_in_place(
