@@ -193,6 +193,45 @@ def test_the_lock_is_exclusive_and_released(hold_env):
     assert lock_is_free(hold_env.engine, "signal", DAY)
 
 
+def test_locks_of_two_databases_are_apart_and_each_names_its_own_holder(hold_env, tmp_path):
+    """Two databases on one server (or two SQLite files) lock the same job and date apart."""
+    from allocator.shell.persistence import make_engine
+    from tests.conftest import create_database_url
+
+    backend = "sqlite" if hold_env.url.startswith("sqlite") else "postgresql"
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    url, drop = create_database_url(backend, other_dir)
+    other = make_engine(url)
+    try:
+        with run_lock(other, "fetch", DAY):  # another database's run of the same job and date
+            held = subprocess.Popen(
+                [sys.executable, "-c", _HOLD_LOCK, hold_env.url],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert held.stdout.readline().strip() == "locked"
+            refused = pytest.raises(RunLocked, match=f"held by PID {held.pid} on ")
+            with refused, run_lock(hold_env.engine, "fetch", DAY):
+                pass
+            held.kill()
+            held.wait(timeout=60)
+    finally:
+        other.dispose()
+        drop()
+
+
+#: Take the fetch lock of 2026-11-25 on the database at argv[1], say so, and hold it.
+_HOLD_LOCK = """
+import datetime as dt, sys, time
+from allocator.shell.persistence import make_engine
+from allocator.shell.persistence.runlock import run_lock
+with run_lock(make_engine(sys.argv[1]), "fetch", dt.date(2026, 11, 25)):
+    print("locked", flush=True)
+    time.sleep(600)
+"""
+
+
 def test_verify_lists_changed_and_deleted_archives(hold_env, capsys):
     first = runner.run_job("signal", date=SESSION)
     second = runner.run_job("signal", date=SESSION)

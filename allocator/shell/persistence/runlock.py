@@ -152,6 +152,7 @@ def _postgres_holder(conn: sa.Connection, name: str) -> Holder:
             "SELECT a.application_name, a.backend_start FROM pg_locks l "
             "JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = CAST(:a AS oid) "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND l.objid = CAST(:b AS oid) AND l.objsubid = 2"
         ),
         {"a": LOCK_NAMESPACE, "b": _key(name) & 0xFFFFFFFF},
