@@ -288,6 +288,8 @@ def test_sweep_notebook_keeps_its_results_beside_the_archive(job_env, capfd):
     saved = Path(glued["results_path"])
     assert saved == artifact.with_name(f"{artifact.stem}_results.parquet")
     assert not saved.stat().st_mode & 0o222  # read-only, like the notebook
+    assert raw_scraps(artifact)["results"]["sidecar"] == saved.name  # stored once: a reference
+    assert "scrapbook.scrap.pandas" not in artifact.read_text()
     from allocator.jobs.sweep import run_sweep
 
     serial = run_sweep(grid, "2025-03-03", "2025-06-30", serial=True).table
