@@ -104,28 +104,36 @@ def check_address(address: str) -> str:
     return address
 
 
-def job_line(spec: JobSpec, *, root: Path, command: str, log_dir: Path, mail: str | None) -> str:
-    """One crontab line: cd into the checkout, run the job, append to its log, mail on failure."""
-    log = shlex.quote(str(log_dir / spec.log_name))
-    line = f"{spec.cron} cd {shlex.quote(str(root))} && {command} run {spec.name} >> {log} 2>&1"
+def cron_line(
+    when: str, root: Path, command: str, log: Path, mail: str | None, failed: tuple[str, str]
+) -> str:
+    """``when cd ROOT && COMMAND >> LOG 2>&1``, and with ``mail`` ``|| echo BODY | mail -s SUBJECT``
+    where ``failed`` is (subject, body) and the body names the log."""
+    line = f"{when} cd {shlex.quote(str(root))} && {command} >> {shlex.quote(str(log))} 2>&1"
     if mail:
-        subject = shlex.quote(f"Capital Allocator: {spec.name} failed")
-        body = shlex.quote(f"allocator run {spec.name} failed; see {log_dir / spec.log_name}")
+        subject, body = (shlex.quote(text) for text in failed)
         line += f" || echo {body} | mail -s {subject} {shlex.quote(mail)}"
     return line
+
+
+def job_line(spec: JobSpec, *, root: Path, command: str, log_dir: Path, mail: str | None) -> str:
+    """One crontab line: cd into the checkout, run the job, append to its log, mail on failure."""
+    log = log_dir / spec.log_name
+    failed = (
+        f"Capital Allocator: {spec.name} failed",
+        f"allocator run {spec.name} failed; see {log}",
+    )
+    return cron_line(spec.cron, root, f"{command} run {spec.name}", log, mail, failed)
 
 
 def health_lines(*, root: Path, command: str, log_dir: Path, mail: str | None) -> list[str]:
     """The daily ``allocator health`` line, after the fetch job; it exits 1 on a failed check."""
     log = log_dir / "health.log"
-    line = (
-        f"{HEALTH_CRON} cd {shlex.quote(str(root))} && {command} health --sessions-only"
-        f" >> {shlex.quote(str(log))} 2>&1"
+    failed = (
+        "Capital Allocator: health check failed",
+        f"allocator health found a failed check; see {log}",
     )
-    if mail:
-        subject = shlex.quote("Capital Allocator: health check failed")
-        body = shlex.quote(f"allocator health found a failed check; see {log}")
-        line += f" || echo {body} | mail -s {subject} {shlex.quote(mail)}"
+    line = cron_line(HEALTH_CRON, root, f"{command} health --sessions-only", log, mail, failed)
     return [
         "# health: the design document's daily, weekly and monthly checks of the day's session",
         "# (17:05 ET, after the fetch job); failed checks are also posted to ALERT_WEBHOOK_URL.",
@@ -164,15 +172,9 @@ def backup_lines(
     if backend not in ("postgresql", "sqlite"):
         return [*lines, f"# (no backup line: `allocator db backup` cannot back up a {backend} URL)"]
     log = log_dir / "backup.log"
-    line = (
-        f"{BACKUP_CRON} cd {shlex.quote(str(root))} && {command} db backup"
-        f" --to {shlex.quote(str(backup_dir))} >> {shlex.quote(str(log))} 2>&1"
-    )
-    if mail:
-        subject = shlex.quote("Capital Allocator: backup failed")
-        body = shlex.quote(f"allocator db backup failed; see {log}")
-        line += f" || echo {body} | mail -s {subject} {shlex.quote(mail)}"
-    return [*lines, line]
+    failed = ("Capital Allocator: backup failed", f"allocator db backup failed; see {log}")
+    backup = f"{command} db backup --to {shlex.quote(str(backup_dir))}"
+    return [*lines, cron_line(BACKUP_CRON, root, backup, log, mail, failed)]
 
 
 def _preamble_lines(root: Path, log_dir: Path, zone: str) -> list[str]:
