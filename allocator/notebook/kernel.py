@@ -123,14 +123,14 @@ def execute_notebook(
             # "KeyboardInterrupt caught in kernel" ERROR. Cell errors are in the notebook and a
             # dead kernel is reported as such, so the kernel's log is only noise there.
             # KERNEL_START_LINES ties the kernel to this process (allocator.shell.guard).
-            # A batch kernel keeps no input history (no SQLite database written by every job)
-            # and reads output through sys.stdout/sys.stderr only, without ipykernel's threads
-            # copying file descriptors 1 and 2 (output written there goes to the cron log).
+            # A batch kernel keeps no input history (no SQLite database written by every job).
+            # Its file descriptors 1 and 2 stay captured: without that, what the kernel's
+            # libraries print there at shutdown (tornado's "Uncaught exception in ZMQStream
+            # callback" on an interrupted kernel) lands on our stderr, i.e. in the one-line error.
             extra_arguments=[
                 "--IPKernelApp.log_level=CRITICAL",
                 f"--IPKernelApp.exec_lines={KERNEL_START_LINES}",
                 "--HistoryManager.enabled=False",
-                "--IPKernelApp.capture_fd_output=False",
             ],
         )
     except papermill.PapermillExecutionError as exc:
