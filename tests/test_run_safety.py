@@ -171,6 +171,25 @@ def test_a_run_longer_than_the_job_timeout_is_stopped(hold_env, monkeypatch):
     assert result.paths.notebook.stat().st_size > 0  # what ran is archived
 
 
+def test_a_kernel_still_starting_at_the_time_limit_is_stopped_when_it_appears(
+    hold_env, monkeypatch
+):
+    """The limit passes before papermill has even started the kernel: it is killed on sight,
+    so it never reaches the cell that, after waiting 20 s, would record a deposit."""
+    monkeypatch.setenv("ALLOCATOR_JOB_TIMEOUT", "0.01")
+    parameters = {
+        "ready_file": str(hold_env.ready),
+        "go_file": str(hold_env.go),  # never created
+        "wait_seconds": 20.0,
+        "commit": True,
+    }
+    result = runner.run_job("fetch", date=SESSION, parameters=parameters)
+    assert result.status == "failed"
+    assert "JobTimeout: the job ran longer than 0.01 s" in result.error
+    with hold_env.engine.connect() as conn:
+        assert ledger.cash_entries(conn) == []
+
+
 def test_a_bad_job_timeout_is_refused(hold_env, monkeypatch):
     monkeypatch.setenv("ALLOCATOR_JOB_TIMEOUT", "soon")
     from allocator.exceptions import SettingsError

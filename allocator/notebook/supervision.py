@@ -68,14 +68,19 @@ class JobTimer:
     """Kill the kernels this process started in the block once ``seconds`` have passed.
 
     The notebook then ends with a dead kernel (papermill saves what ran); :attr:`fired` tells
-    the runner to report the job's time limit rather than a crash.
+    the runner to report the job's time limit rather than a crash. Past the limit, a kernel that
+    was still starting (not yet a process) is killed as soon as it appears, until the block ends.
     """
+
+    #: Seconds between looks for a kernel to stop, once the limit has passed.
+    POLL = 0.2
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.fired = False
         self._started = 0.0
-        self._timer: threading.Timer | None = None
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def message(self) -> str:
         return (
@@ -83,26 +88,33 @@ class JobTimer:
             f"its kernel was stopped"
         )
 
-    def _expire(self) -> None:
+    def _kill_kernels(self) -> None:
         import psutil
 
-        self.fired = True
         for kernel in _kernels_since(self._started):
             with contextlib.suppress(psutil.Error):
                 for process in [*kernel.children(recursive=True), kernel]:
                     process.kill()
+
+    def _watch(self) -> None:
+        if self._done.wait(self.seconds):
+            return
+        self.fired = True
         log.error(self.message())
+        while not self._done.is_set():
+            self._kill_kernels()
+            self._done.wait(self.POLL)
 
     def __enter__(self) -> JobTimer:
         self._started = time.time()
-        self._timer = threading.Timer(self.seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
+        self._thread = threading.Thread(target=self._watch, name="job-timer", daemon=True)
+        self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 def file_digest(path: Path) -> str | None:
