@@ -143,18 +143,23 @@ def test_a_killed_runner_takes_its_kernel_along_and_the_run_is_marked_abandoned(
     assert result.status == "succeeded"
 
 
-def test_the_next_run_marks_a_dead_runners_row_abandoned(hold_env):
-    with hold_env.engine.begin() as conn:
+def _dead_runners_row(engine, job: str, hour: int) -> None:
+    """A ``running`` row of ``job`` on DAY whose runner (on another host) is long gone."""
+    with engine.begin() as conn:
         conn.execute(
             job_runs.insert().values(
-                job="signal",
+                job=job,
                 trade_date=DAY,
                 status="running",
-                started_at=dt.datetime(2026, 11, 25, 11, tzinfo=dt.UTC),
+                started_at=dt.datetime(2026, 11, 25, hour, tzinfo=dt.UTC),
                 pid=999_999_999,
                 host="elsewhere",
             )
         )
+
+
+def test_the_next_run_marks_a_dead_runners_row_abandoned(hold_env):
+    _dead_runners_row(hold_env.engine, "signal", hour=11)
     result = runner.run_job("signal", date=SESSION)
     assert result.status == "succeeded"
     statuses = {r.id: r.status for r in list_runs(hold_env.engine)}
@@ -349,17 +354,7 @@ def test_a_failed_job_and_an_abandoned_run_are_alerted(hold_env, monkeypatch, tm
     from tests.test_alerts import WebhookReceiver
 
     shutil.copy(TEST_NOTEBOOKS / "failing.ipynb", tmp_path / "notebooks" / "execute.ipynb")
-    with hold_env.engine.begin() as conn:
-        conn.execute(
-            job_runs.insert().values(
-                job="fetch",
-                trade_date=DAY,
-                status="running",
-                started_at=dt.datetime(2026, 11, 25, 21, tzinfo=dt.UTC),
-                pid=999_999_999,
-                host="elsewhere",
-            )
-        )
+    _dead_runners_row(hold_env.engine, "fetch", hour=21)
     with WebhookReceiver() as receiver:
         monkeypatch.setenv("ALERT_WEBHOOK_URL", receiver.url)
         result = runner.run_job("execute", date=SESSION)

@@ -39,6 +39,7 @@ from allocator.shell.persistence.configs import (
     version_starting,
 )
 from allocator.shell.persistence.engine import connect, utcnow
+from allocator.shell.persistence.jobruns import JobRun
 from allocator.shell.persistence.prices import bars_on
 from allocator.shell.persistence.signals import SignalRecord, get_signal
 from allocator.shell.settings import Settings
@@ -123,8 +124,8 @@ class HealthFacts:
     now: dt.datetime
     week: list[dt.date]
     daily_jobs: list[str]
-    runs: list[queries.RunStatus]
-    running: list[queries.RunStatus]
+    runs: list[JobRun]
+    running: list[JobRun]
     signal: SignalRecord | None
     orders: list[queries.OrderStatus]
     assets: list[str]
@@ -207,7 +208,7 @@ def gather_facts(
         )
 
 
-def _succeeded_after(runs: list[queries.RunStatus], run: queries.RunStatus) -> bool:
+def _succeeded_after(runs: list[JobRun], run: JobRun) -> bool:
     """A later run of the same job and date succeeded (``runs`` are oldest first)."""
     later = runs[runs.index(run) + 1 :]
     return any(

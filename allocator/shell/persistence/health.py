@@ -1,7 +1,6 @@
 """Read-only queries behind ``allocator health``: runs, deposits, orders and valuations of a week.
 
-Nothing here writes. Runs are read as :class:`RunStatus` (the columns a health check needs), so
-the checks do not depend on every column ``job_runs`` may gain.
+Nothing here writes. Runs are read as :class:`~.jobruns.JobRun`, as everywhere else.
 """
 
 from __future__ import annotations
@@ -11,20 +10,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from allocator.shell.persistence.jobruns import JobRun, select_runs
 from allocator.shell.persistence.schema import cash_ledger, job_runs, trades, valuations
-
-
-@dataclass(frozen=True)
-class RunStatus:
-    """One ``job_runs`` row as the health checks see it (times in UTC)."""
-
-    id: int
-    job: str
-    trade_date: dt.date | None
-    status: str
-    started_at: dt.datetime
-    finished_at: dt.datetime | None
-    error: str | None
 
 
 @dataclass(frozen=True)
@@ -39,43 +26,14 @@ class OrderStatus:
     signal_id: int
 
 
-def _utc(moment: dt.datetime | None) -> dt.datetime | None:
-    # SQLite hands back naive datetimes; everything stored is UTC.
-    if moment is None or moment.tzinfo:
-        return moment
-    return moment.replace(tzinfo=dt.UTC)
-
-
-_RUN_COLUMNS = [
-    job_runs.c.id,
-    job_runs.c.job,
-    job_runs.c.trade_date,
-    job_runs.c.status,
-    job_runs.c.started_at,
-    job_runs.c.finished_at,
-    job_runs.c.error,
-]
-
-
-def _runs(conn: sa.Connection, query: sa.Select) -> list[RunStatus]:
-    rows = conn.execute(query.order_by(job_runs.c.started_at, job_runs.c.id))
-    return [
-        RunStatus(
-            r.id, r.job, r.trade_date, r.status, _utc(r.started_at), _utc(r.finished_at), r.error
-        )
-        for r in rows
-    ]
-
-
-def runs_between(conn: sa.Connection, start: dt.date, end: dt.date) -> list[RunStatus]:
+def runs_between(conn: sa.Connection, start: dt.date, end: dt.date) -> list[JobRun]:
     """Every run whose trade date is in [start, end], oldest start first."""
-    query = sa.select(*_RUN_COLUMNS).where(job_runs.c.trade_date.between(start, end))
-    return _runs(conn, query)
+    return select_runs(conn, job_runs.c.trade_date.between(start, end), newest_first=False)
 
 
-def runs_with_status(conn: sa.Connection, status: str) -> list[RunStatus]:
+def runs_with_status(conn: sa.Connection, status: str) -> list[JobRun]:
     """Every run (any job, any date) whose status is ``status``, oldest start first."""
-    return _runs(conn, sa.select(*_RUN_COLUMNS).where(job_runs.c.status == status))
+    return select_runs(conn, job_runs.c.status == status, newest_first=False)
 
 
 def deposit_dates(conn: sa.Connection, start: dt.date, end: dt.date) -> list[dt.date]:

@@ -186,6 +186,20 @@ def get_run(engine: sa.Engine, run_id: int) -> JobRun:
     return _row(row)
 
 
+def select_runs(
+    conn: sa.Connection,
+    *where: sa.ColumnElement[bool],
+    newest_first: bool = True,
+    limit: int | None = None,
+) -> list[JobRun]:
+    """The runs matching every ``where`` condition, by start time (newest first by default)."""
+    order = (job_runs.c.started_at, job_runs.c.id)
+    if newest_first:
+        order = tuple(c.desc() for c in order)
+    query = sa.select(job_runs).where(*where).order_by(*order).limit(limit)
+    return [_row(row) for row in conn.execute(query)]
+
+
 def list_runs(
     engine: sa.Engine,
     *,
@@ -196,16 +210,14 @@ def list_runs(
     limit: int | None = None,
 ) -> list[JobRun]:
     """Runs newest first (by start time), filtered by job, status and trade-date range."""
-    query = sa.select(job_runs).order_by(job_runs.c.started_at.desc(), job_runs.c.id.desc())
+    where = []
     if job is not None:
-        query = query.where(job_runs.c.job == job)
+        where.append(job_runs.c.job == job)
     if status is not None:
-        query = query.where(job_runs.c.status == status)
+        where.append(job_runs.c.status == status)
     if since is not None:
-        query = query.where(job_runs.c.trade_date >= since)
+        where.append(job_runs.c.trade_date >= since)
     if until is not None:
-        query = query.where(job_runs.c.trade_date <= until)
-    if limit is not None:
-        query = query.limit(limit)
+        where.append(job_runs.c.trade_date <= until)
     with connect(engine) as conn:
-        return [_row(row) for row in conn.execute(query)]
+        return select_runs(conn, *where, limit=limit)
