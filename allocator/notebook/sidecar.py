@@ -18,11 +18,12 @@ vouches for its sidecars too: :func:`read_scraps` refuses a sidecar that changed
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from allocator.shell.digest import sha256_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,15 +99,10 @@ def glue_table(name: str, frame: pd.DataFrame) -> Path | None:
         "format": "parquet",
         "rows": len(frame),
         "columns": [str(c) for c in frame.columns],
-        "sha256": _sha256(path),
+        "sha256": sha256_of(path),
     }
     sb.glue(name, reference)
     return path
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def is_reference(value: Any) -> bool:
@@ -133,7 +129,7 @@ def read_scraps(notebook: Path | str) -> dict[str, Any]:
                     f"scrap {name!r} of {notebook} is kept in {path}, which is missing: "
                     "copy it back beside the notebook, or re-run the job"
                 )
-            if _sha256(path) != value["sha256"]:
+            if sha256_of(path) != value["sha256"]:
                 raise ValueError(
                     f"scrap {name!r} of {notebook}: {path} changed after the run (its SHA-256 "
                     "differs from the notebook's record): restore the run's file from a copy"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import logging
 import os
 import stat
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from allocator.shell.digest import sha256_of
 from allocator.shell.guard import ENV_RUNNER_PID
 
 log = logging.getLogger(__name__)
@@ -119,14 +119,10 @@ class JobTimer:
 
 def file_digest(path: Path) -> str | None:
     """The SHA-256 of ``path`` in hex, or None when it cannot be read."""
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        return sha256_of(path)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 def make_read_only(path: Path) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
-import hashlib
 import os
 import re
 import shutil
@@ -34,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from allocator.exceptions import DatabaseError
+from allocator.shell.digest import sha256_of
 from allocator.shell.persistence.engine import (
     connect,
     create_private_file,
@@ -119,11 +119,6 @@ def stamp_of(path: Path) -> dt.datetime | None:
     if not match:
         return None
     return dt.datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=dt.UTC)
-
-
-def sha256_of(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def checksum_path(path: Path) -> Path:
