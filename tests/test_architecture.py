@@ -3,7 +3,10 @@
 - the pure packages (strategy, portfolio, backtest) never import the shell, the jobs, the
   notebook machinery, the CLI, or a library that talks to a database, the network, files or
   processes;
-- a job never imports another job (shared steps live in helper modules of ``allocator.jobs``);
+- the pure layers (money, strategy, portfolio, backtest, tuning) import only layers below them;
+- a job never imports another job (shared steps live in helper modules of ``allocator.jobs``
+  or in ``allocator.research``);
+- no module imports itself through others (no import cycle);
 - all SQL goes through ``allocator.shell.persistence``;
 - modules and functions stay small enough to read in one sitting;
 - every package says in its docstring what it holds.
@@ -26,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "allocator"
 
 PURE_PACKAGES = (
+    "allocator.money",
     "allocator.strategy",
     "allocator.portfolio",
     "allocator.backtest",
@@ -68,7 +72,16 @@ JOB_MODULES = {
     "walkforward",
 }
 #: Steps several jobs share; a job may import these, never another job.
-JOB_HELPER_MODULES = {"__init__", "ingest", "settlement", "replay", "cluster", "monthly", "health"}
+JOB_HELPER_MODULES = {"__init__", "ingest", "settlement", "health"}
+#: The pure layers, lowest first: a layer imports none of the layers above it (the share and
+#: cent grids sit below the strategy and the portfolio, which both round to them).
+PURE_LAYERS = (
+    "allocator.money",
+    "allocator.strategy",
+    "allocator.portfolio",
+    "allocator.backtest",
+    "allocator.tuning",
+)
 
 PERSISTENCE = "allocator.shell.persistence"
 SQL_FUNCTIONS = {"select", "insert", "update", "delete", "text"}
@@ -154,6 +167,73 @@ def imports_of(module: Module, prefixes) -> list[str]:
 def test_pure_modules_import_no_io(name):
     hits = imports_of(MODULES[name], FORBIDDEN_IN_PURE)
     assert not hits, "a pure module imports the shell or an I/O library:\n" + "\n".join(hits)
+
+
+@pytest.mark.parametrize("layer", range(len(PURE_LAYERS)))
+def test_a_pure_layer_imports_no_layer_above_it(layer):
+    above = PURE_LAYERS[layer + 1 :]
+    hits = [h for m in modules_under(PURE_LAYERS[layer]) for h in imports_of(MODULES[m], above)]
+    assert not hits, f"{PURE_LAYERS[layer]} imports a layer above it:\n" + "\n".join(hits)
+
+
+# --- imports ---------------------------------------------------------------------------------
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package modules it imports (anywhere in it, functions included)."""
+    return {
+        name: {n for _, n in imported_names(module) if n in MODULES and n != name}
+        for name, module in MODULES.items()
+    }
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                group.append(top)
+                if top == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return groups
+
+
+def test_no_import_cycle():
+    """No module imports itself through others, even inside a function (the replay machinery
+    once did: replay, cluster and monthly in a circle)."""
+    assert any(is_under(m, "allocator.research") for m in MODULES)
+    cycles = import_cycles(import_graph())
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_import_cycles_are_found():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_cycles(graph) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
 
 
 # --- jobs ------------------------------------------------------------------------------------

@@ -24,14 +24,7 @@ from allocator.backtest.prices import PriceTable
 from allocator.backtest.schedule import ConfigSchedule, ScheduledConfig
 from allocator.exceptions import BacktestError, MissingBarsError
 from allocator.jobs.backtest import history_start, run_backtest
-from allocator.portfolio.book import Book, Position
-from allocator.portfolio.fills import (
-    ExecutionError,
-    Order,
-    fill_orders_at_open,
-    fill_orders_in_place,
-)
-from allocator.portfolio.quantities import (
+from allocator.money.quantities import (
     MAX_GRID_STEPS,
     floor_cents,
     fraction_of_holding,
@@ -41,6 +34,13 @@ from allocator.portfolio.quantities import (
     shares_for_dollars_each,
     steps_of,
     to_cents,
+)
+from allocator.portfolio.book import Book, Position
+from allocator.portfolio.fills import (
+    ExecutionError,
+    Order,
+    fill_orders_at_open,
+    fill_orders_in_place,
 )
 from allocator.portfolio.session import decide_session, orders_for, value_at_close
 from allocator.shell import calendar

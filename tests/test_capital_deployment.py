@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from allocator.backtest.schedule import ConfigSchedule
 from allocator.jobs.backtest import history_start, run_backtest, run_backtest_job
+from allocator.money.quantities import floor_cents, to_cents
 from allocator.portfolio.book import Book
-from allocator.portfolio.quantities import floor_cents, to_cents
 from allocator.portfolio.session import StrategyState, decide_session
 from allocator.shell import calendar
 from allocator.shell.marketdata.synthetic import SyntheticSource

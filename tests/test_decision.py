@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from allocator.exceptions import MissingBarsError
-from allocator.portfolio.quantities import fraction_of_holding, to_cents
+from allocator.money.quantities import fraction_of_holding, to_cents
 from allocator.strategy.config import PARAMETER_NAMES, TradingConfig, preset
 from allocator.strategy.decision import (
     BUY,

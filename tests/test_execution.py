@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from allocator.money.quantities import fraction_of_holding, shares_for_dollars
 from allocator.portfolio.book import Book, Position, unrealized_pnl
 from allocator.portfolio.fills import (
     ExecutionError,
@@ -13,7 +14,6 @@ from allocator.portfolio.fills import (
     fill_orders_at_open,
     orders_from_allocations,
 )
-from allocator.portfolio.quantities import fraction_of_holding, shares_for_dollars
 
 
 def on_grid(quantity: float) -> float:

@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 
 from allocator.backtest.engine import backtest_sessions
 from allocator.backtest.schedule import ConfigSchedule
-from allocator.jobs.monthly import (
+from allocator.research.monthly import (
     cluster_replay,
     inputs_from_run,
     months_before,
     tune_month,
     walk_forward_retune,
 )
-from allocator.jobs.replay import history_start
+from allocator.research.replay import history_start
 from allocator.shell import calendar
 from allocator.shell.marketdata.synthetic import SyntheticSource
 from allocator.strategy.config import preset

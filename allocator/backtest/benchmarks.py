@@ -23,15 +23,15 @@ import numpy as np
 import pandas as pd
 
 from allocator.backtest.prices import PriceTable
-from allocator.portfolio.book import Book
-from allocator.portfolio.fills import Order, affordable_buy, fill_orders_at_open
-from allocator.portfolio.quantities import (
+from allocator.money.quantities import (
     MAX_GRID_STEPS,
     QUANTITY_DECIMALS,
     share_steps_for_dollars,
     shares_for_dollars_each,
     steps_of,
 )
+from allocator.portfolio.book import Book
+from allocator.portfolio.fills import Order, affordable_buy, fill_orders_at_open
 from allocator.portfolio.session import deposit, value_at_close
 
 BENCHMARK_SYMBOL = "SPY"
@@ -122,7 +122,7 @@ def _fill_buys(
 
     Each session's BUYs fill as :func:`~allocator.portfolio.fills.fill_orders_at_open` fills
     them, one symbol after the other; holdings add up in whole steps, which is what
-    :func:`~allocator.portfolio.quantities.on_share_grid` gives for sums of grid quantities.
+    :func:`~allocator.money.quantities.on_share_grid` gives for sums of grid quantities.
     """
     n, wide = len(order), len(order) >= WIDE
     cash = 0.0

@@ -1,7 +1,7 @@
 """The backtest job (``notebooks/backtest.ipynb``): a replay of the daily jobs over a period.
 
-The replay itself is :func:`allocator.jobs.replay.run_backtest_job`; this module adds what the
-notebook glues and shows.
+The replay itself is :func:`allocator.research.backtest_job.run_backtest_job`; this module adds
+what the notebook glues and shows.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from typing import Any
 import pandas as pd
 
 from allocator.backtest.engine import BacktestResult
-from allocator.jobs.replay import (
+from allocator.notebook.formats import METRIC_FORMATS
+from allocator.research.backtest_job import run_backtest_job
+from allocator.research.replay import (
     CONFIG_SOURCES,
     DATA_SOURCES,
     build_schedule,
@@ -20,9 +22,7 @@ from allocator.jobs.replay import (
     load_bars_for,
     parse_overrides,
     run_backtest,
-    run_backtest_job,
 )
-from allocator.notebook.formats import METRIC_FORMATS
 
 __all__ = [
     "CONFIG_SOURCES",

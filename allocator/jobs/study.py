@@ -4,7 +4,7 @@
 are defined in :mod:`allocator.backtest.study`):
 
 1. sweep the grid over the in-sample period on the ``seed`` preset
-   (:func:`~allocator.jobs.cluster.run_sweep`, Dask), and backtest the ``seed`` preset there
+   (:func:`~allocator.research.cluster.run_sweep`, Dask), and backtest the ``seed`` preset there
    for all-SPY's drawdown;
 2. choose with the objective, from in-sample figures only;
 3. backtest the choice, the ``seed`` preset and the ``default`` preset over the out-of-sample
@@ -22,8 +22,8 @@ import pandas as pd
 from allocator.backtest.engine import BacktestResult
 from allocator.backtest.study import Choice, choose, target_check
 from allocator.backtest.sweep import parse_grid
-from allocator.jobs.cluster import SweepResult, run_sweep
-from allocator.jobs.replay import run_backtest_job
+from allocator.research.backtest_job import run_backtest_job
+from allocator.research.cluster import SweepResult, run_sweep
 
 #: The columns of the study's tables.
 SHOWN = ["twr", "cagr", "sharpe", "max_drawdown", "exposure", "final_value"]

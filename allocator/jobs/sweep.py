@@ -1,6 +1,6 @@
 """The sweep job (``allocator sweep``, ``notebooks/sweep.ipynb``): a grid of configs, backtested.
 
-The grid runs on Dask distributed (:func:`allocator.jobs.cluster.run_sweep`); this module keeps
+The grid runs on Dask distributed (:func:`allocator.research.cluster.run_sweep`); this module keeps
 the results table as Parquet beside the run's archived notebook and shapes it for the notebook.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from allocator.jobs.cluster import SweepResult, run_sweep
 from allocator.notebook.sidecar import save_table
+from allocator.research.cluster import SweepResult, run_sweep
 
 __all__ = ["SweepResult", "run_sweep", "save_results"]
 

@@ -6,7 +6,7 @@ On the tuning date D (the runner skips other dates unless ``-p force True``):
 2. the trades, signals and valuations of the ``months`` months before D, and the closes before
    D, are analysed (:mod:`allocator.tuning`);
 3. the base and every candidate are replayed over the 12 months before D with the production
-   backtest on Dask (:func:`allocator.jobs.monthly.tune_month`);
+   backtest on Dask (:func:`allocator.research.monthly.tune_month`);
 4. an accepted change becomes a new version from the 1st of the month (the base ends on the last
    day of the previous month), with ``created_by = "tune"`` and the reasons in ``notes``.
 
@@ -27,8 +27,8 @@ import sqlalchemy as sa
 
 from allocator.backtest.schedule import ConfigSchedule
 from allocator.exceptions import JobError
-from allocator.jobs.cluster import dask_client, scheduler_address
-from allocator.jobs.monthly import (
+from allocator.research.cluster import dask_client, scheduler_address
+from allocator.research.monthly import (
     CLOSES_BEFORE,
     MONTHS,
     MonthlyTuning,
@@ -37,7 +37,7 @@ from allocator.jobs.monthly import (
     replay_sessions,
     tune_month,
 )
-from allocator.jobs.replay import load_bars_for
+from allocator.research.replay import load_bars_for
 from allocator.shell import calendar
 from allocator.shell.persistence import ledger
 from allocator.shell.persistence.configs import (

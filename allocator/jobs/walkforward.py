@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from allocator.backtest.engine import BacktestResult
-from allocator.jobs.replay import run_backtest_job
+from allocator.research.backtest_job import run_backtest_job
 
 SHOWN = ["twr", "cagr", "sharpe", "max_drawdown", "exposure", "final_value"]
 

@@ -7,7 +7,7 @@ the same fills whichever ran it.
 Rules
 -----
 * BUY orders carry dollars. ``quantity = floor(amount / open, 4 decimals)``
-  (:func:`~allocator.portfolio.quantities.shares_for_dollars`): rounded *down*, so a fill never
+  (:func:`~allocator.money.quantities.shares_for_dollars`): rounded *down*, so a fill never
   costs more than the dollars allocated. The recorded amount is ``quantity × price``.
 * SELL orders carry shares, exactly as the signal stored them; selling more than is held is an
   error (the portfolio changed since the signal), never a silent short.
@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from allocator.exceptions import AllocatorError
+from allocator.money.quantities import QUANTITY_DECIMALS, on_share_grid, shares_for_dollars
 from allocator.portfolio.book import Book, Position
-from allocator.portfolio.quantities import QUANTITY_DECIMALS, on_share_grid, shares_for_dollars
 
 #: A position smaller than this many shares is closed (float dust after a full sale).
 DUST = 1e-9

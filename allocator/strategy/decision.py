@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from allocator.exceptions import MissingBarsError
-from allocator.portfolio.quantities import floor_cents, fraction_of_holding, to_cents
+from allocator.money.quantities import floor_cents, fraction_of_holding, to_cents
 from allocator.strategy.config import EVERY_SESSION, SPELL_START, TradingConfig
 from allocator.strategy.market_state import MarketState
 from allocator.strategy.ranking import rank_symbols

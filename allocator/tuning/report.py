@@ -25,7 +25,7 @@ def _table(frame: pd.DataFrame, floatfmt: str = ".4g") -> str:
 def tuning_markdown(
     tuning: Any, base_id: int, version_id: int, status: str, changes: dict[str, list]
 ) -> str:
-    """The report of one tuning (a :class:`allocator.jobs.monthly.MonthlyTuning`)."""
+    """The report of one tuning (a :class:`allocator.research.monthly.MonthlyTuning`)."""
     a, d = tuning.analysis, tuning.decision
     day: dt.date = tuning.tuning_date
     recs = "\n".join(f"- **{r.name}**: {r.reason}" for r in a.recommendations) or "- none"

@@ -1,6 +1,7 @@
 """Replaying history: bars and config versions loaded for a period, then the backtest over it.
 
-Not a job itself: the step the backtest, sweep, study and tuning jobs share.
+Not a job itself: the step the backtest, sweep, study and tuning jobs share
+(:func:`allocator.research.backtest_job.run_backtest_job` runs it for a job).
 
 Data sources: ``database`` (``price_history``, the default), or any market data source read
 straight into memory (``csv`` with ``csv_dir``, ``synthetic``) without touching the database.
@@ -12,7 +13,6 @@ dict, or JSON text) changes parameters on top, for what-if runs.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 from typing import Any
@@ -24,7 +24,6 @@ from allocator.backtest.engine import BacktestResult, backtest_sessions
 from allocator.backtest.schedule import ConfigSchedule, ScheduledConfig
 from allocator.exceptions import BacktestError, JobError
 from allocator.shell import calendar
-from allocator.shell.settings import Settings
 from allocator.strategy.config import PRESET_NAMES, preset
 from allocator.strategy.risk import required_history
 
@@ -155,80 +154,3 @@ def load_bars_for(
             if symbol != BENCHMARK_SYMBOL or symbol in schedule.symbols:
                 raise
     return pd.concat(frames, ignore_index=True)
-
-
-def run_backtest_job(
-    start: dt.date | str,
-    end: dt.date | str | None = None,
-    *,
-    config_source: str = "history",
-    overrides: dict[str, Any] | str | None = None,
-    data_source: str = "database",
-    csv_dir: str | None = None,
-    settings: Settings | None = None,
-    progress: bool | None = False,
-    workers: int = 0,
-) -> BacktestResult:
-    """Backtest [start, end] (end default: the latest stored session) as the notebook calls it.
-
-    ``config_source="walk_forward"`` tunes at every month's first session (the replays on a local
-    Dask cluster of ``workers`` processes, or in this process when ``workers`` is 0); the result's
-    ``tuning_log`` holds each month's tuning.
-    """
-    start = calendar.to_date(start, "start")
-    overrides = parse_overrides(overrides)
-    needs_db = data_source == "database" or config_source not in (*PRESET_NAMES, WALK_FORWARD)
-    with contextlib.ExitStack() as stack:
-        engine = None
-        if needs_db:
-            from allocator.shell.persistence.migrate import migrated_engine
-
-            engine = stack.enter_context(migrated_engine(settings))
-        if end is None:
-            end = (
-                _latest_stored_session(engine)
-                if engine is not None
-                else calendar.previous_session(calendar.today_eastern())
-            )
-        end = calendar.to_date(end, "end")
-        if end < start:
-            raise JobError(f"end {end} is before start {start}")
-        schedule = build_schedule(config_source, overrides, engine)
-        if config_source == WALK_FORWARD:
-            return _walk_forward(schedule, start, end, data_source, engine, csv_dir, workers)
-        bars = load_bars_for(schedule, start, end, data_source, engine=engine, csv_dir=csv_dir)
-        return run_backtest(bars, start, end, schedule, progress=progress)
-
-
-def _walk_forward(schedule, start, end, data_source, engine, csv_dir, workers) -> BacktestResult:
-    # The monthly step lives with the jobs' shared steps; imported here to avoid a cycle.
-    from allocator.jobs.cluster import dask_client, scheduler_address
-    from allocator.jobs.monthly import (
-        REPLAY_MONTHS,
-        cluster_replay,
-        months_before,
-        walk_forward_retune,
-    )
-
-    first = months_before(start, REPLAY_MONTHS + 1)
-    bars = load_bars_for(schedule, first, end, data_source, engine=engine, csv_dir=csv_dir)
-    log: list = []
-    with contextlib.ExitStack() as stack:
-        client = shared = None
-        if workers > 0:
-            client = stack.enter_context(dask_client(scheduler_address(None), workers))
-            shared = client.scatter(bars, broadcast=True)
-        retune = walk_forward_retune(bars, cluster_replay(bars, client, shared), log=log)
-        result = run_backtest(bars, start, end, schedule, retune=retune)
-    result.tuning_log = log
-    return result
-
-
-def _latest_stored_session(engine) -> dt.date:
-    from allocator.shell.persistence.prices import latest_bar_date
-
-    with engine.connect() as conn:
-        last = latest_bar_date(conn)
-    if last is None:
-        raise BacktestError("price_history is empty: backfill history first")
-    return last

@@ -2,7 +2,7 @@
 
 Not a job itself. :func:`tune_month` analyses the months looked back on
 (:func:`allocator.tuning.tuner.analyse`), replays the current config and every candidate over the
-trailing window with the production backtest (:func:`allocator.jobs.cluster.run_points`, on Dask
+trailing window with the production backtest (:func:`allocator.research.cluster.run_points`, on Dask
 or serially), and decides (:func:`allocator.tuning.tuner.decide_change`). Only data dated before
 the tuning date is read: the closes and trades are cut there, and each replay ends the session
 before it.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from allocator.backtest.engine import StrategyRun
-from allocator.jobs.cluster import run_points
+from allocator.research.cluster import run_points
 from allocator.shell import calendar
 from allocator.strategy.config import TradingConfig
 from allocator.strategy.risk import required_history

@@ -1,6 +1,6 @@
 """A grid of configs backtested on Dask distributed: the step the sweep, study and tuning share.
 
-Bars are loaded once (:func:`allocator.jobs.replay.load_bars_for`) and scattered to every
+Bars are loaded once (:func:`allocator.research.replay.load_bars_for`) and scattered to every
 worker; each grid point is one task running :func:`allocator.backtest.sweep.evaluate`, the
 production backtest. Where it runs:
 
@@ -30,7 +30,7 @@ import pandas as pd
 from allocator.backtest.schedule import ConfigSchedule
 from allocator.backtest.sweep import evaluate, expand_grid, parse_grid, results_table
 from allocator.exceptions import JobError
-from allocator.jobs.replay import load_bars_for
+from allocator.research.replay import load_bars_for
 from allocator.shell import calendar
 from allocator.shell.settings import Settings
 from allocator.strategy.config import PRESET_NAMES, preset
