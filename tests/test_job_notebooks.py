@@ -301,7 +301,7 @@ def test_tune_notebook_acts_on_the_first_session_and_skips_other_days(job_env, c
     seed(engine, dt.date(2025, 6, 1), PREVIOUS)
     assert main(["run", "tune", "--date", "2026-11-03"]) == 0  # not the first session
     assert archived(tmp_path, "tune") == []
-    code = main(["run", "tune", "--date", "2026-11-02", "-p", "workers", "1"])
+    code = main(["run", "tune", "--date", "2026-11-02"])
     assert code == 0, capfd.readouterr().err
     (artifact,) = archived(tmp_path, "tune")
     glued = scraps(artifact)

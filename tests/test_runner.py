@@ -379,7 +379,7 @@ def test_runs_command_lists_newest_first(job_env, capfd):
         ("signal", [("replace", "False")], {"replace": False}),
         ("signal", [("replace", "0")], {"replace": False}),
         ("signal", [("replace", "yes")], {"replace": True}),
-        ("tune", [("months", "3"), ("workers", "1")], {"months": 3, "workers": 1}),
+        ("tune", [("months", "3"), ("apply", "False")], {"months": 3, "apply": False}),
         ("backtest", [("start", "2005-01-03")], {"start": "2005-01-03"}),
         ("sweep", [("grid", '{"cash_deploy_rate": [0]}')], {"grid": '{"cash_deploy_rate": [0]}'}),
     ],
@@ -397,8 +397,8 @@ def test_p_values_are_read_by_the_type_of_the_notebooks_default(job, pairs, expe
         ("tune", [("months", "three")], "parameter 'months' takes a number like its default"),
         ("tune", [("months", "2.5")], "parameter 'months' takes a whole number"),
         ("tune", [("months", "9" * 5000)], "is 5,000 characters long"),
-        ("tune", [("workers", "1e300")], "parameter 'workers' takes a whole number"),
-        ("tune", [("workers", "9" * 15)], "is out of any sensible range"),
+        ("tune", [("months", "1e300")], "parameter 'months' takes a whole number"),
+        ("tune", [("months", "9" * 15)], "is out of any sensible range"),
     ],
 )
 def test_p_values_of_the_wrong_type_are_refused_before_a_kernel_starts(job, pairs, message):

@@ -23,6 +23,7 @@ from allocator.research.replay import history_start
 from allocator.shell import calendar
 from allocator.shell.marketdata.synthetic import SyntheticSource
 from allocator.strategy.config import preset
+from allocator.tuning.acceptance import DESIGNS, Curve
 from allocator.tuning.objective import objective
 from allocator.tuning.recommend import SAFE_RANGES, STEP_LIMITS, candidates, within_bounds
 from allocator.tuning.scoring import score_trade, score_trades
@@ -104,15 +105,29 @@ def random_inputs(seed: int, n_trades: int, drawdown: float) -> TuningInputs:
     return TuningInputs(day, config, trades, signals, daily, closes)
 
 
+def random_curve(rng, sessions: int = 260, drift: float = 0.0) -> Curve:
+    """A replay whose value compounds random daily returns on $1,000 deposits."""
+    dates = np.array(calendar.sessions_between(dt.date(2023, 1, 3), dt.date(2024, 12, 31)))[
+        :sessions
+    ].astype("datetime64[D]")
+    returns = rng.normal(drift, 0.01, sessions)
+    values, value = [], 0.0
+    for r in returns:
+        value = (value + 1000.0) * (1.0 + r)
+        values.append(value)
+    values = np.array(values)
+    return Curve(dates, np.full(sessions, 1000.0), values, values * 0.6)
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     n_trades=st.integers(0, 60),
     drawdown=st.floats(-0.5, 0.2),
-    sharpes=st.lists(st.floats(-3, 3, allow_nan=False), min_size=40, max_size=40),
+    design=st.sampled_from(sorted(DESIGNS)),
 )
 def test_every_candidate_and_every_accepted_change_stays_in_bounds(
-    seed, n_trades, drawdown, sharpes
+    seed, n_trades, drawdown, design
 ):
     inputs = random_inputs(seed, n_trades, drawdown)
     analysis = analyse(inputs)
@@ -120,11 +135,16 @@ def test_every_candidate_and_every_accepted_change_stays_in_bounds(
         changed = inputs.config.with_changes(**candidate.changes)
         assert within_bounds(inputs.config, changed), candidate
     points = replay_points(analysis)
-    replays = [{"sharpe": s, "max_drawdown": -0.1} for s in sharpes[: len(points)]]
-    decision = decide_change(analysis, replays, inputs.config)
+    rng = np.random.default_rng(seed)
+    curves = [random_curve(rng, drift=rng.normal(0, 0.001)) for _ in points]
+    decision = decide_change(analysis, curves, inputs.config, DESIGNS[design], DEFAULT)
     if decision.new_config is not None:
         assert within_bounds(inputs.config, decision.new_config)
-        assert decision.table["objective"].max() > decision.table["objective"].iloc[0] + 0.01
+        chosen = decision.table.set_index("candidate").loc[decision.accepted]
+        assert chosen["passes"] and chosen["gain"] > DESIGNS[design].margin
+        assert chosen["objective"] == pytest.approx(
+            decision.table["objective"].iloc[0] + chosen["gain"]
+        )
         for name, (old, new) in decision.changes.items():
             low, high = SAFE_RANGES[name]
             assert low <= new <= high and abs(new - old) <= STEP_LIMITS[name] + 1e-9
@@ -245,7 +265,7 @@ def test_tuning_versions_the_config_once_a_month_and_the_next_signal_uses_it(eng
     from allocator.shell.persistence.configs import all_versions
 
     run_quarter(engine)
-    result = tune(engine, NOVEMBER, tmp_path, workers=1)
+    result = tune(engine, NOVEMBER, tmp_path)
     assert result.status == "changed", result.message
     old, new = all_versions(engine.connect())
     assert (old.end_date, new.start_date, new.end_date) == (
@@ -262,18 +282,18 @@ def test_tuning_versions_the_config_once_a_month_and_the_next_signal_uses_it(eng
     report = tmp_path / "strategy-tuning" / "tuning_2026-11.md"
     assert result.report == report and "outcome: **changed**" in report.read_text()
     # a re-run, forced or not, changes nothing
-    again = tune(engine, NOVEMBER, tmp_path, workers=1)
+    again = tune(engine, NOVEMBER, tmp_path)
     assert again.status == "already tuned" and again.version.id == new.id
     assert len(all_versions(engine.connect())) == 2
     # replace re-tunes the month while no signal uses its version
-    replaced = tune(engine, NOVEMBER, tmp_path, replace=True, workers=1)
+    replaced = tune(engine, NOVEMBER, tmp_path, replace=True)
     assert replaced.status in ("replaced", "withdrawn")
     assert len(all_versions(engine.connect())) == (2 if replaced.status == "replaced" else 1)
     signal = generate_signal(engine, NOVEMBER)
     assert signal.signal.config_id == replaced.version.id
     if replaced.status == "replaced":
         with pytest.raises(JobError, match="is used by 1 signal"):
-            tune(engine, NOVEMBER, tmp_path, replace=True, workers=1)
+            tune(engine, NOVEMBER, tmp_path, replace=True)
 
 
 def test_a_month_without_trades_changes_nothing_and_says_so(engine, tmp_path):
@@ -284,7 +304,7 @@ def test_a_month_without_trades_changes_nothing_and_says_so(engine, tmp_path):
     with engine.begin() as conn:
         seed_default_config(conn)
     seed(engine, dt.date(2025, 6, 1), calendar.previous_session(NOVEMBER))
-    result = tune(engine, NOVEMBER, tmp_path, workers=1)
+    result = tune(engine, NOVEMBER, tmp_path)
     assert result.status == "unchanged" and result.version.id == result.base.id
     assert "no trades in the months looked back on" in result.message
     assert "no trades in the months looked back on" in result.report.read_text()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -27,14 +28,17 @@ import sqlalchemy as sa
 
 from allocator.backtest.schedule import ConfigSchedule
 from allocator.exceptions import JobError
+from allocator.portfolio.session import StrategyState
 from allocator.research.cluster import dask_client, scheduler_address
 from allocator.research.monthly import (
     CLOSES_BEFORE,
+    HISTORY_MONTHS,
     MONTHS,
+    BookHistory,
     MonthlyTuning,
     cluster_replay,
     months_before,
-    replay_sessions,
+    proposed_only,
     tune_month,
 )
 from allocator.research.replay import load_bars_for
@@ -51,6 +55,8 @@ from allocator.shell.persistence.configs import (
 from allocator.shell.persistence.prices import load_bars, wide
 from allocator.shell.persistence.signals import count_signals_using, signals_between
 from allocator.shell.settings import Settings, get_settings
+from allocator.strategy.regime import regime_label
+from allocator.tuning.acceptance import DEFAULT_DESIGN, design_named
 from allocator.tuning.report import tuning_markdown
 from allocator.tuning.tuner import TuningInputs
 
@@ -137,11 +143,30 @@ def _record(engine, tuning: MonthlyTuning, base, existing, first_of_month, repla
             )
             return version, "replaced"
         if decision.new_config is None:
-            return base, "unchanged"
+            return base, "proposed" if decision.accepted else "unchanged"
         version = open_version(
             conn, decision.new_config, first_of_month, created_by="tune", notes=notes
         )
         return version, "changed"
+
+
+def book_history(engine: sa.Engine) -> BookHistory | None:
+    """The strategy's own book on past mornings, rebuilt from the ledger (None: no deposit yet)."""
+    with engine.connect() as conn:
+        first = ledger.first_deposit_date(conn)
+    if first is None:
+        return None
+
+    def state_at(day: dt.date) -> StrategyState:
+        with engine.connect() as conn:
+            book = ledger.book_before(conn, day)
+            before = signals_between(conn, day - dt.timedelta(days=10), day - dt.timedelta(days=1))
+            if not before:
+                return StrategyState(book)
+            config = version_for_date(conn, before[-1].trade_date).config
+        return StrategyState(book, regime_label(before[-1].features_used["regime"], config))
+
+    return BookHistory(calendar.to_date(first, "first deposit"), state_at)
 
 
 def tune(
@@ -152,7 +177,8 @@ def tune(
     months: int = MONTHS,
     replace: bool = False,
     scheduler: str | None = None,
-    workers: int = 2,
+    design: str = DEFAULT_DESIGN,
+    apply: bool = True,
 ) -> TuneResult:
     """The tune job on ``engine`` for ``tuning_date`` (module doc)."""
     day = calendar.require_session(tuning_date, "tuning date")
@@ -168,11 +194,19 @@ def tune(
             )
             return TuneResult(day, "already tuned", existing, base, None, None, message)
         inputs = _inputs(conn, day, base, months)
-    sessions = replay_sessions(day)
+    chosen = design_named(design)
+    since = months_before(day, chosen.replay_months or HISTORY_MONTHS)
     schedule = ConfigSchedule.constant(base.config)
-    bars = load_bars_for(schedule, sessions[0], sessions[-1], "database", engine=engine)
-    with dask_client(scheduler_address(scheduler), workers) as client:
-        tuning = tune_month(inputs, cluster_replay(bars, client), bars)
+    bars = load_bars_for(schedule, since, calendar.previous_session(day), "database", engine=engine)
+    tuned = partial(tune_month, inputs, bars=bars, design=chosen, history=book_history(engine))
+    address = scheduler_address(scheduler)
+    if address:
+        with dask_client(address, 0) as client:
+            tuning = tuned(cluster_replay(bars, client))
+    else:
+        tuning = tuned(cluster_replay(bars))
+    if tuning.decision.new_config is not None and not apply:
+        tuning = proposed_only(tuning)
     version, status = _record(engine, tuning, base, existing, first, replace)
     report = write_report(tuning, base, version, status, reports_dir)
     result = TuneResult(day, status, version, base, tuning, report, tuning.decision.reason)
@@ -186,7 +220,8 @@ def run_tune(
     months: int = MONTHS,
     replace: bool = False,
     scheduler: str | None = None,
-    workers: int = 2,
+    design: str = DEFAULT_DESIGN,
+    apply: bool = True,
     settings: Settings | None = None,
 ) -> TuneResult:
     """The tune job as the notebook calls it (settings from the environment)."""
@@ -201,7 +236,8 @@ def run_tune(
             months=months,
             replace=replace,
             scheduler=scheduler,
-            workers=workers,
+            design=design,
+            apply=apply,
         )
 
 

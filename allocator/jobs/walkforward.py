@@ -1,8 +1,17 @@
 """The walk-forward study (``notebooks/walkforward.ipynb``): does monthly tuning help?
 
-Three backtests over the same period, with the same deposits: the product default tuned at every
+Backtests over the same period, with the same deposits: the product default tuned at every
 month's first session with past data only (``config_source="walk_forward"``, the tune job's own
-step), the static ``default`` preset, and the ``seed`` preset; all-SPY beside them.
+step, with a tuning design of :data:`allocator.tuning.acceptance.DESIGNS`), the static
+``default`` preset, and the ``seed`` preset; all-SPY and the exposure-matched mixes beside them.
+
+:func:`study_plan` is what the study commits to before any figure is computed (the notebook
+glues it first); :func:`target_check` is the verdict, fixed in that plan:
+
+- the tuned run's Sharpe ratio is at least the static default's;
+- its maximum drawdown is no deeper than the static default's plus 2 points;
+- the accepted changes persist: over the 12 months after each, the mean ``J`` gain against
+  the config it replaced is above 0, and more than half of them are positive.
 """
 
 from __future__ import annotations
@@ -14,27 +23,86 @@ import pandas as pd
 
 from allocator.backtest.engine import BacktestResult
 from allocator.research.backtest_job import run_backtest_job
+from allocator.research.walkforward import AFTER_MONTHS, persistence_summary
+from allocator.tuning.acceptance import DEFAULT_DESIGN, design_named
+from allocator.tuning.objective import MIN_IMPROVEMENT
 
 SHOWN = ["twr", "cagr", "sharpe", "max_drawdown", "exposure", "final_value"]
+TUNED, STATIC = "monthly tuning (walk-forward)", "preset default (static)"
+#: Points of drawdown the tuned run may lose against the static default.
+DRAWDOWN_SLACK = 0.02
 
 
 @dataclass(frozen=True)
 class WalkForwardStudy:
-    """The comparison table, the tuned run, and how long the tuned run took."""
+    """The comparison table, the tuned run, its persistence figures, and how long it took."""
 
     table: pd.DataFrame
     tuned: BacktestResult
     seconds: float
     workers: int
+    design: str
 
     def changes(self) -> pd.DataFrame:
-        """Each month the tuning changed the config: the date and the accepted candidate."""
-        rows = [
-            (m.tuning_date, m.decision.accepted, m.decision.reason)
-            for m in self.tuned.tuning_log
-            if m.decision.new_config is not None
-        ]
-        return pd.DataFrame(rows, columns=["date", "change", "reason"])
+        """Each accepted change: the date, the change, its ``J`` gain in the window the tuner
+        saw and over the months after (NaN when those months pass the end of the period)."""
+        return self.tuned.persistence
+
+    def persistence(self) -> dict[str, float]:
+        return persistence_summary(self.tuned.persistence)
+
+    def target(self) -> pd.DataFrame:
+        return target_check(self.table, self.persistence())
+
+    @property
+    def target_met(self) -> bool:
+        return bool(self.target()["met"].all())
+
+
+def study_plan(start: str, end: str, design: str = DEFAULT_DESIGN) -> dict:
+    """What the study is judged on, before any figure: period, tuning design and target."""
+    return {
+        "study": "walk-forward monthly tuning",
+        "period": [str(start), str(end)],
+        "base": "preset default",
+        "design": design_named(design).to_dict(),
+        "objective": (
+            "J = Sharpe - (min_sharpe_target / tolerance) x max(0, |max drawdown| - tolerance), "
+            "tolerance = max_drawdown_tolerance / 100"
+        ),
+        "candidates": "every tunable parameter one step up and down, and the design "
+        "document's recommendations (allocator.tuning.recommend)",
+        "target": {
+            "sharpe": "tuned >= static default",
+            "max_drawdown": f"tuned >= static default - {DRAWDOWN_SLACK:g}",
+            "persistence": f"mean J gain over the {AFTER_MONTHS} months after each accepted "
+            "change > 0, and more than half of them positive",
+        },
+        "legacy_margin": MIN_IMPROVEMENT,
+    }
+
+
+def target_check(table: pd.DataFrame, persistence: dict[str, float]) -> pd.DataFrame:
+    """The plan's target, one row per condition: the figure, the bound and whether met."""
+    tuned, static = table.loc[TUNED], table.loc[STATIC]
+    rows = [
+        ("Sharpe ratio", tuned["sharpe"], ">=", static["sharpe"]),
+        ("max drawdown", tuned["max_drawdown"], ">=", static["max_drawdown"] - DRAWDOWN_SLACK),
+        ("mean J gain after a change", persistence["mean_gain_after"], ">", 0.0),
+        ("share of changes still positive", persistence["share_positive_after"], ">", 0.5),
+    ]
+    return pd.DataFrame(
+        [
+            (
+                name,
+                value,
+                f"{op} {bound:.4f}",
+                bool(value >= bound if op == ">=" else value > bound),
+            )
+            for name, value, op, bound in rows
+        ],
+        columns=["condition", "value", "bound", "met"],
+    )
 
 
 def run_walk_forward_study(
@@ -43,18 +111,22 @@ def run_walk_forward_study(
     *,
     data_source: str = "csv",
     csv_dir: str | None = None,
-    workers: int = 2,
+    workers: int = 0,
+    design: str = DEFAULT_DESIGN,
 ) -> WalkForwardStudy:
-    """The three backtests and the table (module doc); ``workers`` 0 replays serially."""
+    """The backtests and the table (module doc); ``workers`` > 0 replays on local Dask."""
     source = {"data_source": data_source, "csv_dir": csv_dir}
     clock = time.perf_counter()
-    tuned = run_backtest_job(start, end, config_source="walk_forward", workers=workers, **source)
+    tuned = run_backtest_job(
+        start, end, config_source="walk_forward", workers=workers, design=design, **source
+    )
     seconds = time.perf_counter() - clock
-    rows = {"monthly tuning (walk-forward)": tuned.comparison.loc["strategy", SHOWN]}
+    rows = {TUNED: tuned.comparison.loc["strategy", SHOWN]}
     for name in ("default", "seed"):
         run = run_backtest_job(start, end, config_source=name, **source)
         rows[f"preset {name} (static)"] = run.comparison.loc["strategy", SHOWN]
-    rows["all SPY"] = tuned.comparison.loc["all SPY", SHOWN]
+    for name in tuned.comparison.index.drop(["strategy", "cash"], errors="ignore"):
+        rows[name] = tuned.comparison.loc[name, SHOWN]
     table = pd.DataFrame(rows).T
-    table["config_changes"] = [len(tuned.config_changes), 0, 0, 0]
-    return WalkForwardStudy(table, tuned, seconds, workers)
+    table["config_changes"] = [len(tuned.config_changes)] + [0] * (len(table) - 1)
+    return WalkForwardStudy(table, tuned, seconds, workers, design)

@@ -24,6 +24,7 @@ from allocator.research.replay import (
 from allocator.research.walkforward import walk_forward_backtest
 from allocator.shell import calendar
 from allocator.shell.settings import Settings
+from allocator.tuning.acceptance import DEFAULT_DESIGN, design_named
 
 
 def run_backtest_job(
@@ -37,12 +38,14 @@ def run_backtest_job(
     settings: Settings | None = None,
     progress: bool | None = False,
     workers: int = 0,
+    design: str = DEFAULT_DESIGN,
 ) -> BacktestResult:
     """Backtest [start, end] (end default: the latest stored session) as the notebook calls it.
 
     ``config_source="walk_forward"`` tunes at every month's first session (the replays on a local
-    Dask cluster of ``workers`` processes, or in this process when ``workers`` is 0); the result's
-    ``tuning_log`` holds each month's tuning.
+    Dask cluster of ``workers`` processes, or in this process when ``workers`` is 0) with the
+    tuning ``design`` (:data:`allocator.tuning.acceptance.DESIGNS`); the result's ``tuning_log``
+    holds each month's tuning and ``persistence`` how each accepted change did afterwards.
     """
     start = calendar.to_date(start, "start")
     overrides = parse_overrides(overrides)
@@ -65,7 +68,7 @@ def run_backtest_job(
         schedule = build_schedule(config_source, overrides, engine)
         if config_source == WALK_FORWARD:
             return walk_forward_backtest(
-                schedule, start, end, data_source, engine, csv_dir, workers
+                schedule, start, end, data_source, engine, csv_dir, workers, design_named(design)
             )
         bars = load_bars_for(schedule, start, end, data_source, engine=engine, csv_dir=csv_dir)
         return run_backtest(bars, start, end, schedule, progress=progress)

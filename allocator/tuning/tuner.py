@@ -2,9 +2,9 @@
 
 :func:`analyse` scores the trades, reads the market conditions, makes the recommendations and the
 candidates (:mod:`.scoring`, :mod:`.conditions`, :mod:`.recommend`). The caller replays the
-current config and every candidate over the trailing window with the production backtest and
-hands the results to :func:`decide_change`, which accepts the best candidate only if it improves
-the objective (:mod:`.objective`).
+current config and every candidate over the trailing window and hands the replays to
+:func:`decide_change`, which accepts a candidate only if it clears the bar of the tuning design
+(:mod:`.acceptance`) on the objective (:mod:`.objective`).
 """
 
 from __future__ import annotations
@@ -13,17 +13,22 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from allocator.portfolio import metrics
 from allocator.strategy.config import TradingConfig
+from allocator.tuning.acceptance import (
+    Curve,
+    TuningDesign,
+    curve_metrics,
+    drift_allowed,
+    judge,
+)
 from allocator.tuning.conditions import (
     conditions_by_date,
     forward_market_returns,
     performance_by_condition,
 )
-from allocator.tuning.objective import improves, objective
 from allocator.tuning.recommend import Candidate, Recommendation, candidates, recommendations
 from allocator.tuning.scoring import score_trades
 
@@ -116,43 +121,77 @@ def replay_points(analysis: TuningAnalysis) -> list[dict[str, Any]]:
 
 
 def decide_change(
-    analysis: TuningAnalysis, replays: list[dict[str, Any]], config: TradingConfig
+    analysis: TuningAnalysis,
+    curves: list[Curve],
+    config: TradingConfig,
+    design: TuningDesign,
+    preset: TradingConfig | None = None,
 ) -> TuningDecision:
-    """Accept the best candidate if its ``J`` beats the current config's (``replays`` in the
-    order of :func:`replay_points`, each a row of backtest metrics)."""
+    """Accept the candidate with the largest ``J`` gain among those that clear ``design``'s bar
+    (:func:`~allocator.tuning.acceptance.judge`) and stay within its drift from ``preset``;
+    ``curves`` are the replays in the order of :func:`replay_points`."""
     names = [CURRENT] + [c.name for c in analysis.candidates]
     origins = [""] + [c.origin for c in analysis.candidates]
+    rows = [curve_metrics(curve, config) for curve in curves]
     table = pd.DataFrame(
         [
-            {
-                "candidate": n,
-                "origin": o,
-                **{k: r.get(k, np.nan) for k in ("sharpe", "max_drawdown", "twr", "exposure")},
-            }
-            for n, o, r in zip(names, origins, replays, strict=True)
+            {"candidate": n, "origin": o, **{k: r[k] for k in SHOWN}}
+            for n, o, r in zip(names, origins, rows, strict=True)
         ]
     )
-    table["objective"] = [objective(r, config) for r in replays]
-    current = float(table["objective"].iloc[0])
     if len(table) == 1:
         return TuningDecision(table, None, None, "no candidate to replay: the config stays")
-    best = int(table["objective"].iloc[1:].to_numpy().argmax()) + 1
-    candidate = analysis.candidates[best - 1]
-    if not improves(float(table["objective"].iloc[best]), current):
+    verdicts = [judge(curves[0], c, config, design) for c in curves[1:]]
+    table["gain"] = [0.0] + [v.gain for v in verdicts]
+    table["subwindows_won"] = [""] + [
+        f"{v.wins}/{v.windows}" if v.windows else "" for v in verdicts
+    ]
+    blocked = [
+        drift_allowed(preset or config, config.with_changes(**c.changes), design)
+        for c in analysis.candidates
+    ]
+    table["passes"] = [False] + [
+        v.passes and b is None for v, b in zip(verdicts, blocked, strict=True)
+    ]
+    table.attrs["design"] = design.name
+    best = int(table["gain"].iloc[1:].to_numpy().argmax()) + 1
+    passing = table.index[table["passes"]].tolist()
+    if not passing:
+        candidate = analysis.candidates[best - 1]
+        why = blocked[best - 1] or _bar(design)
         return TuningDecision(
             table,
             None,
             None,
-            f"no candidate improves the objective: the best, {candidate.name}, scores "
-            f"{table['objective'].iloc[best]:.3f} against {current:.3f} for the current config "
-            f"(it must beat it by more than 0.01); the config stays",
+            f"no candidate clears the bar: the best, {candidate.name}, gains "
+            f"{table['gain'].iloc[best]:+.3f} in J on the replay ({why}); the config stays",
         )
+    chosen = max(passing, key=lambda i: table["gain"].iloc[i])
+    candidate = analysis.candidates[chosen - 1]
     new = config.with_changes(**candidate.changes)
     table.attrs["changes"] = {k: [getattr(config, k), v] for k, v in candidate.changes.items()}
+    won = table["subwindows_won"].iloc[chosen]
     return TuningDecision(
         table,
         candidate.name,
         new,
-        f"accepted {candidate.name} ({candidate.origin}): objective "
-        f"{table['objective'].iloc[best]:.3f} against {current:.3f} for the current config",
+        f"accepted {candidate.name} ({candidate.origin}): J "
+        f"{table['objective'].iloc[chosen]:.3f} against {table['objective'].iloc[0]:.3f} for the "
+        f"current config (gain {table['gain'].iloc[chosen]:+.3f}"
+        + (f", better in {won} sub-windows" if won else "")
+        + f"; design {design.name})",
     )
+
+
+#: The replay figures shown for each candidate.
+SHOWN = ("sharpe", "max_drawdown", "twr", "exposure", "objective")
+
+
+def _bar(design: TuningDesign) -> str:
+    text = f"it must gain more than {design.margin:g}"
+    if design.subwindow_months:
+        text += (
+            f" and do better in at least {design.min_subwindow_share:.0%} of its "
+            f"{design.subwindow_months}-month sub-windows"
+        )
+    return text

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from allocator.exceptions import DatabaseError
 from allocator.portfolio.book import Book, Position
-from allocator.portfolio.fills import Fill, Order
+from allocator.portfolio.fills import Fill, Order, apply_fill
 from allocator.portfolio.session import value_at_close
 from allocator.shell.persistence.engine import utcnow
 from allocator.shell.persistence.schema import (
@@ -82,6 +82,30 @@ def cash_balance_before(conn: sa.Connection, day: dt.date) -> float:
         .limit(1)
     ).first()
     return float(row.balance) if row else 0.0
+
+
+def book_before(conn: sa.Connection, day: dt.date) -> Book:
+    """The book on the morning of ``day``: the cash after the last ledger entry dated before it,
+    and the positions the filled trades dated before it built, in order (average cost and
+    quantities as :func:`~allocator.portfolio.fills.apply_fill` keeps them)."""
+    book = Book()
+    rows = conn.execute(
+        sa.select(trades)
+        .where(trades.c.status == "filled", trades.c.trade_date < day)
+        .order_by(trades.c.trade_date, trades.c.id)
+    )
+    for r in rows:
+        fill = Fill(r.symbol, r.action, float(r.quantity), float(r.price), float(r.amount))
+        apply_fill(book, fill)
+    book.cash = cash_balance_before(conn, day)
+    return book
+
+
+def first_deposit_date(conn: sa.Connection) -> dt.date | None:
+    """The date of the first deposit: when the strategy's own book began (None: no deposit)."""
+    return conn.execute(
+        sa.select(sa.func.min(cash_ledger.c.entry_date)).where(cash_ledger.c.kind == "deposit")
+    ).scalar_one()
 
 
 def _ledger(
