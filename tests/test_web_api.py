@@ -13,6 +13,7 @@ from allocator.cli.commands import main
 from allocator.exceptions import SettingsError
 from allocator.shell.persistence import make_engine
 from allocator.shell.persistence.migrate import upgrade
+from allocator.web.api import BOUNDS, MAX_ID, MAX_OFFSET
 from allocator.web.app import create_app
 from allocator.web.security import (
     PathRefused,
@@ -157,6 +158,42 @@ def test_runs_link_their_artifacts(client, world):
     assert client.get("/api/runs", params={"status": "bogus"}).status_code == 422
     assert client.get(f"/api/runs/{signal['id']}").json()["job"] == "signal"
     assert client.get("/api/runs/99999").status_code == 404
+
+
+HUGE = "9" * 4001
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/api/runs?offset=9223372036854775807", "offset"),
+        (f"/api/runs?offset={HUGE}", "offset"),
+        ("/api/runs/99999999999999999999999", "run_id"),
+        ("/api/runs/0", "run_id"),
+        ("/runs?offset=9223372036854775807", "offset"),
+        ("/runs/99999999999999999999999", "run_id"),
+        ("/api/trades?offset=-1", "offset"),
+        (f"/api/signals?limit={HUGE}", "limit"),
+        ("/api/cash?limit=2.5", "limit"),
+    ],
+)
+def test_numbers_out_of_range_are_422_naming_the_allowed_range(client, path, name):
+    response = client.get(path)
+    assert response.status_code == 422, response.text
+    (detail,) = response.json()["detail"]
+    low, high = BOUNDS[name]
+    assert detail["msg"] == f"{name} must be a whole number from {low} to {high}"
+    assert detail["allowed"] == {"minimum": low, "maximum": high}
+    assert len(response.content) < 600  # a 4,001-digit value is not echoed back in full
+
+
+def test_the_largest_allowed_numbers_are_answered(client):
+    assert client.get(f"/api/runs?offset={MAX_OFFSET}").json()["items"] == []
+    assert client.get(f"/api/trades?offset={MAX_OFFSET}&limit=500").json()["items"] == []
+    assert client.get(f"/api/runs/{MAX_ID}").status_code == 404
+    assert client.get(f"/runs?offset={MAX_OFFSET}").status_code == 200
+    second = client.get("/api/runs", params={"offset": 1, "limit": 1}).json()
+    assert [r["job"] for r in second["items"]] == ["execute"] and second["next_offset"] == 2
 
 
 def test_openapi_lists_the_api(client):

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from allocator import __version__
+from allocator.cli.bounds import MAX_DAYS, whole_number
 from allocator.exceptions import (
     AllocatorError,
     CalendarError,
@@ -130,7 +131,11 @@ def _add_backfill_parser(sub) -> None:
         help="tiingo: years of history on a free key (TIINGO_API_KEY), one request per symbol",
     )
     bf.add_argument("--csv-dir", help="folder of SYMBOL.csv files (with --source csv)")
-    bf.add_argument("--days", type=int, help="the last N sessions, ending at the latest close")
+    bf.add_argument(
+        "--days",
+        type=whole_number(1, MAX_DAYS),
+        help=f"the last N sessions (1..{MAX_DAYS:,}), ending at the latest close",
+    )
     bf.add_argument("--start", help="first date, YYYY-MM-DD")
     bf.add_argument("--end", help="last date, YYYY-MM-DD (default: the latest complete session)")
     bf.add_argument(

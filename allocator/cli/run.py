@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from allocator.cli.bounds import MAX_RUNS_LIMIT, whole_number
 from allocator.exceptions import JobError
 from allocator.notebook.jobspec import JOBS
 
@@ -248,7 +249,12 @@ def add_runs_parser(subparsers) -> argparse.ArgumentParser:
     action.add_argument(
         "--verify", action="store_true", help="list archived notebooks changed or deleted"
     )
-    runs.add_argument("--limit", type=int, default=20, help="at most N runs (default 20)")
+    runs.add_argument(
+        "--limit",
+        type=whole_number(1, MAX_RUNS_LIMIT),
+        default=20,
+        help=f"at most N runs, 1..{MAX_RUNS_LIMIT:,} (default 20)",
+    )
     runs.set_defaults(func=cmd_runs)
     return runs
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+from allocator.cli.bounds import whole_number
 from allocator.shell.settings import get_settings
 
 EXIT_OK = 0
@@ -40,7 +41,10 @@ def add_serve_parser(sub) -> argparse.ArgumentParser:
         "--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})"
     )
     serve.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+        "--port",
+        type=whole_number(1, 65_535),
+        default=DEFAULT_PORT,
+        help=f"port, 1..65535 (default {DEFAULT_PORT})",
     )
     serve.set_defaults(func=cmd_serve)
     return serve

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from allocator.cli.bounds import MAX_WORKERS, whole_number
 from allocator.exceptions import JobError
 from allocator.strategy.config import PRESET_NAMES
 
@@ -76,7 +77,12 @@ def add_sweep_parser(sub) -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="Dask scheduler address (default DASK_SCHEDULER_ADDRESS, else a local cluster)",
     )
-    sweep.add_argument("--workers", type=int, default=2, help="local cluster processes")
+    sweep.add_argument(
+        "--workers",
+        type=whole_number(1, MAX_WORKERS),
+        default=2,
+        help=f"local cluster processes, 1..{MAX_WORKERS} (default 2)",
+    )
     sweep.add_argument("--serial", action="store_true", help="run in this process, no Dask")
     sweep.add_argument("--out", metavar="FILE", help="write the table (.parquet or .csv)")
     sweep.set_defaults(func=cmd_sweep)

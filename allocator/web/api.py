@@ -1,7 +1,9 @@
 """The read-only JSON API under ``/api/``; its schema is at ``/openapi.json``.
 
-Long lists are paged with ``limit`` (1..``MAX_LIMIT``, default ``DEFAULT_LIMIT``) and ``offset``;
-each page says its ``next_offset`` (None on the last page).
+Long lists are paged with ``limit`` (1..``MAX_LIMIT``, default ``DEFAULT_LIMIT``) and ``offset``
+(0..``MAX_OFFSET``); each page says its ``next_offset`` (None on the last page). A number out of
+its range, or not a whole number, is answered 422 naming the parameter and its allowed range
+(:func:`invalid_request`), never passed on to the database.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Path as PathParameter
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from allocator.shell.persistence import browse
@@ -20,8 +24,49 @@ from allocator.web import views
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
+#: Far beyond any table here; it keeps ``offset + limit`` within every database's integers.
+MAX_OFFSET = 1_000_000_000
+#: The largest id an ``INTEGER`` primary key holds on PostgreSQL (2**31 - 1).
+MAX_ID = 2_147_483_647
+#: The allowed range of every whole number a request may carry, by parameter name.
+BOUNDS = {"limit": (1, MAX_LIMIT), "offset": (0, MAX_OFFSET), "run_id": (1, MAX_ID)}
+#: Characters of a rejected value echoed back in a 422 answer.
+SHOWN_INPUT = 40
 
 router = APIRouter(prefix="/api", tags=["api"])
+
+
+def run_id_parameter() -> int:
+    """The ``run_id`` path parameter: a job run's id, 1..``MAX_ID``."""
+    return PathParameter(..., ge=1, le=MAX_ID, description="the job run's id")
+
+
+def _shown(value: Any) -> Any:
+    text = value if isinstance(value, str) else None
+    if text is None or len(text) <= SHOWN_INPUT:
+        return value
+    return f"{text[: SHOWN_INPUT - 3]}... ({len(text)} characters)"
+
+
+def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 for a malformed request: each error names the parameter, and a number its range.
+
+    FastAPI's own answer echoes the whole value (a 4,001-digit ``offset`` comes back in full)
+    and says only which bound was crossed; this one says what is allowed.
+    """
+    details = []
+    for error in exc.errors():
+        name = str(error.get("loc", ("", ""))[-1])
+        detail = {"loc": list(error.get("loc", ())), "msg": error.get("msg", "invalid")}
+        detail["type"] = error.get("type", "value_error")
+        if "input" in error:
+            detail["input"] = _shown(error["input"])
+        if name in BOUNDS:
+            low, high = BOUNDS[name]
+            detail["msg"] = f"{name} must be a whole number from {low} to {high}"
+            detail["allowed"] = {"minimum": low, "maximum": high}
+        details.append(detail)
+    return JSONResponse({"detail": details}, status_code=422)
 
 
 def engine_of(request: Request) -> sa.Engine:
@@ -38,7 +83,7 @@ class Page:
     def __init__(
         self,
         limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="rows per page"),
-        offset: int = Query(0, ge=0, description="rows to skip"),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET, description="rows to skip"),
     ) -> None:
         self.limit, self.offset = limit, offset
 
@@ -145,13 +190,15 @@ def runs(
     engine: sa.Engine = Depends(engine_of),
     folders: dict = Depends(folders_of),
 ) -> dict:
-    found = list_runs(engine, **filters, limit=page.offset + page.limit + 1)[page.offset :]
+    found = list_runs(engine, **filters, limit=page.limit + 1, offset=page.offset)
     return page.answer([views.run_view(r, folders) for r in found])
 
 
 @router.get("/runs/{run_id}", summary="one job run with links to its artifacts")
 def run(
-    run_id: int, engine: sa.Engine = Depends(engine_of), folders: dict = Depends(folders_of)
+    run_id: int = run_id_parameter(),
+    engine: sa.Engine = Depends(engine_of),
+    folders: dict = Depends(folders_of),
 ) -> dict:
     found = browse.find_run(engine, run_id)
     if found is None:

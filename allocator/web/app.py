@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.artifact_folders = {"reports": settings.reports_dir, "runs": settings.runs_dir}
+    app.add_exception_handler(RequestValidationError, api.invalid_request)
     app.include_router(api.router)
     app.include_router(artifacts.router)
     app.include_router(pages.router)

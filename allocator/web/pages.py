@@ -19,7 +19,7 @@ from allocator.notebook.jobspec import JOBS
 from allocator.shell.persistence import browse
 from allocator.shell.persistence.jobruns import STATUSES, list_runs
 from allocator.web import views
-from allocator.web.api import Page, engine_of, folders_of, run_filters
+from allocator.web.api import Page, engine_of, folders_of, run_filters, run_id_parameter
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -120,7 +120,7 @@ def runs_page(
     page: Page = Depends(),
     engine: sa.Engine = Depends(engine_of),
 ) -> HTMLResponse:
-    found = list_runs(engine, **filters, limit=page.offset + page.limit + 1)[page.offset :]
+    found = list_runs(engine, **filters, limit=page.limit + 1, offset=page.offset)
     answer = page.answer([views.run_view(r, folders_of(request)) for r in found])
     query = {k: ("" if v is None else str(v)) for k, v in filters.items()}
     return _render(
@@ -137,7 +137,11 @@ def runs_page(
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(run_id: int, request: Request, engine: sa.Engine = Depends(engine_of)) -> HTMLResponse:
+def run_page(
+    request: Request,
+    run_id: int = run_id_parameter(),
+    engine: sa.Engine = Depends(engine_of),
+) -> HTMLResponse:
     found = browse.find_run(engine, run_id)
     if found is None:
         raise HTTPException(404, f"no job run {run_id}")

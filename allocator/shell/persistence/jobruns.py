@@ -191,12 +191,13 @@ def select_runs(
     *where: sa.ColumnElement[bool],
     newest_first: bool = True,
     limit: int | None = None,
+    offset: int | None = None,
 ) -> list[JobRun]:
     """The runs matching every ``where`` condition, by start time (newest first by default)."""
     order = (job_runs.c.started_at, job_runs.c.id)
     if newest_first:
         order = tuple(c.desc() for c in order)
-    query = sa.select(job_runs).where(*where).order_by(*order).limit(limit)
+    query = sa.select(job_runs).where(*where).order_by(*order).limit(limit).offset(offset)
     return [_row(row) for row in conn.execute(query)]
 
 
@@ -208,8 +209,12 @@ def list_runs(
     since: dt.date | None = None,
     until: dt.date | None = None,
     limit: int | None = None,
+    offset: int | None = None,
 ) -> list[JobRun]:
-    """Runs newest first (by start time), filtered by job, status and trade-date range."""
+    """Runs newest first (by start time), filtered by job, status and trade-date range.
+
+    ``limit`` and ``offset`` page them (None: all of them, from the first).
+    """
     where = []
     if job is not None:
         where.append(job_runs.c.job == job)
@@ -220,4 +225,4 @@ def list_runs(
     if until is not None:
         where.append(job_runs.c.trade_date <= until)
     with connect(engine) as conn:
-        return select_runs(conn, *where, limit=limit)
+        return select_runs(conn, *where, limit=limit, offset=offset)
