@@ -163,3 +163,105 @@ def test_allocator_run_refuses_bad_values_with_exit_2_and_writes_nothing(
 def test_a_number_default_wins_over_the_name():
     declared = {"symbols": {"default": "2"}, "start": {"default": "0"}}
     assert coerce_parameters({"symbols": 3, "start": 1}, declared) == {"symbols": 3, "start": 1}
+
+
+# --- choices, folders and periods (issue 18, item 6) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "job, pairs, message",
+    [
+        ("fetch", [("source", "nosuch")], "-p source 'nosuch' is not one of alphavantage, tiingo"),
+        ("backtest", [("config_source", "defualt")], "-p config_source 'defualt' is not one of"),
+        ("backtest", [("data_source", "csvv")], "-p data_source 'csvv' is not one of database"),
+        ("sweep", [("base", "agressive")], "-p base 'agressive' is not one of default, seed"),
+        ("review", [("job", "fetchh")], "-p job 'fetchh' is not one of fetch, signal"),
+        ("fetch", [("csv_dir", "/no/such/dir")], "-p csv_dir /no/such/dir is not a folder"),
+        (
+            "backtest",
+            [("start", "2025-01-02"), ("end", "2024-01-02")],
+            "-p start 2025-01-02 is after -p end 2024-01-02: give start on or before end",
+        ),
+        ("backtest", [("end", "2004-01-02")], "-p start 2005-01-03 is after -p end 2004-01-02"),
+        (
+            "review",
+            [("start", "2025-03-01"), ("end", "2025-02-01")],
+            "-p start 2025-03-01 is after",
+        ),
+        ("study", [("in_start", "2015-01-02"), ("data_source", "synthetic")], "-p in_start"),
+        ("walkforward", [("out_start", "2015-01-02")], "unknown parameter 'out_start'"),
+    ],
+)
+def test_choices_folders_and_periods_are_checked_before_a_kernel(job, pairs, message):
+    with pytest.raises(JobError) as err:
+        _plan(job, pairs)
+    text = str(err.value)
+    assert message in text and "\n" not in text and len(text) < 600, text
+
+
+def test_every_choice_is_what_the_package_accepts():
+    from allocator.notebook.jobspec import JOBS
+    from allocator.notebook.parameters import CHOICES
+    from allocator.research.replay import CONFIG_SOURCES, DATA_SOURCES
+    from allocator.shell.marketdata import SOURCE_NAMES
+    from allocator.strategy.config import PRESET_NAMES
+
+    assert {
+        "source": SOURCE_NAMES,
+        "data_source": DATA_SOURCES,
+        "config_source": CONFIG_SOURCES,
+        "base": PRESET_NAMES,
+        "job": tuple(JOBS),
+    } == CHOICES
+
+
+def test_every_parameter_whose_default_names_its_values_is_checked():
+    """A ``# a | b | c`` comment after a default names the values: each such one is a choice."""
+    import json
+    import re
+
+    from allocator.notebook.parameters import CHOICES
+
+    listed = re.compile(r"^(\w+) = [^#\n]*#[ \t]*(\w+(?:[ \t]*\|[ \t]*\w+)+)", re.M)
+    found = 0
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        cell = next(c for c in cells if "parameters" in c["metadata"].get("tags", []))
+        for name, values in listed.findall("".join(cell["source"])):
+            named = {v.strip() for v in values.split("|")}
+            assert name in CHOICES and named <= set(CHOICES[name]), (notebook.name, name, named)
+            found += 1
+    assert found >= 6  # source, config_source, base and data_source in four notebooks
+
+
+def test_a_csv_source_needs_a_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("ALLOCATOR_MARKET_CSV_DIR", raising=False)
+    with pytest.raises(JobError, match="source csv reads a folder of SYMBOL.csv files: give"):
+        _plan("fetch", [("source", "csv")])
+    monkeypatch.setenv("ALLOCATOR_MARKET_CSV_DIR", str(tmp_path / "gone"))
+    with pytest.raises(JobError, match="ALLOCATOR_MARKET_CSV_DIR= .*gone is not a folder"):
+        _plan("backtest", [("data_source", "csv")])
+    monkeypatch.setenv("ALLOCATOR_MARKET_CSV_DIR", str(tmp_path))
+    assert _plan("fetch", [("source", "csv")]).parameters["source"] == "csv"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "history").mkdir()
+    plan = _plan("fetch", [("source", "csv"), ("csv_dir", "history")])
+    assert plan.parameters["csv_dir"] == str(tmp_path / "history")  # the kernel runs elsewhere
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["fetch", "--source", "nosuch"], "--source for job fetch 'nosuch' is not one of"),
+        (["backtest", "--source", "csvv"], "--source for job backtest 'csvv' is not one of"),
+        (["fetch", "--source", "csv", "--csv-dir", "/no/such/dir"], "/no/such/dir is not a folder"),
+        (["backtest", "-p", "start", "2025-01-02", "-p", "end", "2024-01-02"], "is after -p end"),
+        (["backtest", "-p", "config_source", "defualt"], "'defualt' is not one of history"),
+    ],
+)
+def test_allocator_run_refuses_bad_choices_with_exit_2_and_writes_nothing(
+    database_url, tmp_path, args, message
+):
+    test_allocator_run_refuses_bad_values_with_exit_2_and_writes_nothing(
+        database_url, tmp_path, args, message
+    )

@@ -6,18 +6,22 @@ declare, the reserved ``trade_date`` and anything that looks like a secret (secr
 notebook through the environment, never as parameters: a parameter is saved in the archive).
 :func:`coerce_parameters` reads each value by the type of the notebook's default or by its name
 (symbol lists, dates, JSON objects) and checks it, so a bad value is refused on one line before a
-kernel starts instead of failing inside the notebook.
+kernel starts instead of failing inside the notebook. :func:`check_values` then checks what
+the values mean together: a choice among fixed values (``source``, ``data_source``,
+``config_source``, ``base``, ``job``), a folder that must exist (``csv_dir``, or the one a CSV
+source falls back to), and a first date no later than its last (``start`` and ``end``...).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from allocator.exceptions import CalendarError, ConfigValidationError, JobError
-from allocator.notebook.jobspec import JobSpec
+from allocator.notebook.jobspec import JOBS, JobSpec
 from allocator.shell.settings import mask_url
 
 #: The parameter the runner injects itself, from ``--date``.
@@ -149,6 +153,10 @@ def source_options(
     for option, name, value in options:
         if name in out:
             raise JobError(f"{option} and -p {name} are both given: give one of them")
+        if name in CHOICES:
+            _check_choice(name, value, option=f"{option} for job {spec.name}")
+        if name == CSV_DIR:
+            _require_folder(value, option)
         out[name] = value
     return out
 
@@ -320,9 +328,90 @@ def coerce_parameters(given: Mapping[str, object], declared: Mapping[str, dict])
     return out
 
 
+#: Parameters that take one of a few values, by name, in every job notebook (a notebook whose
+#: default is None also takes None). Written out here, so a usage error imports nothing heavy;
+#: tests/test_parameters.py keeps them equal to the lists the package itself accepts
+#: (SOURCE_NAMES, DATA_SOURCES, CONFIG_SOURCES, PRESET_NAMES).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "source": ("alphavantage", "tiingo", "csv", "synthetic"),
+    "data_source": ("database", "csv", "synthetic"),
+    "config_source": ("history", "active", "default", "seed", "walk_forward"),
+    "base": ("default", "seed"),
+    "job": tuple(JOBS),
+}
+#: (first, last) date parameters of one period: the first may not come after the last.
+DATE_PAIRS = (("start", "end"), ("in_start", "in_end"), ("out_start", "out_end"))
+#: The folder a CSV source reads when no ``csv_dir`` is given (as ``shell.marketdata`` reads it).
+ENV_MARKET_CSV_DIR = "ALLOCATOR_MARKET_CSV_DIR"
+
+
+def _check_choice(name: str, value: object, *, option: str | None = None) -> None:
+    allowed = CHOICES[name]
+    if value not in allowed:
+        raise JobError(
+            f"{option or '-p ' + name} {str(value)!r} is not one of {', '.join(allowed)}: "
+            f"give one of them"
+        )
+
+
+def _require_folder(path: object, what: str) -> None:
+    if not Path(str(path)).expanduser().is_dir():
+        raise JobError(
+            f"{what} {path} is not a folder: give an existing folder of SYMBOL.csv files"
+        )
+
+
+def _check_csv_folder(values: dict[str, object], given: Mapping[str, object]) -> None:
+    """A given ``csv_dir`` must be a folder (made absolute); a CSV source needs one."""
+    if given.get(CSV_DIR) is not None:
+        _require_folder(values[CSV_DIR], f"-p {CSV_DIR}")
+        values[CSV_DIR] = str(Path(str(values[CSV_DIR])).expanduser().resolve())
+    reading = [n for n in SOURCE_PARAMETERS if values.get(n) == "csv"]
+    if not reading or values.get(CSV_DIR) is not None:
+        return
+    fallback = os.environ.get(ENV_MARKET_CSV_DIR)
+    if not fallback:
+        raise JobError(
+            f"{reading[0]} csv reads a folder of SYMBOL.csv files: give --csv-dir DIR "
+            f"(-p {CSV_DIR} DIR) or set {ENV_MARKET_CSV_DIR}"
+        )
+    _require_folder(fallback, f"{ENV_MARKET_CSV_DIR}=")
+
+
+def _check_periods(values: Mapping[str, object]) -> None:
+    for first, last in DATE_PAIRS:
+        a, b = values.get(first), values.get(last)
+        if isinstance(a, str) and isinstance(b, str) and a > b:  # ISO dates sort as text
+            raise JobError(
+                f"-p {first} {a} is after -p {last} {b}: give {first} on or before {last}"
+            )
+
+
+def check_values(given: Mapping[str, object], declared: Mapping[str, dict]) -> dict[str, object]:
+    """``given`` (coerced) checked for what the values mean; ``csv_dir`` made absolute.
+
+    Each value of a :data:`CHOICES` parameter must be one of its values; a ``csv_dir`` must be
+    a folder, and a CSV source without one needs ``ALLOCATOR_MARKET_CSV_DIR`` to name one; in
+    each of :data:`DATE_PAIRS` the first date may not come after the last. The notebook's
+    defaults count where a value is not given (``-p end 2004-01-02`` against the default start).
+    Raises :class:`JobError` naming the parameter and what it takes.
+    """
+    out = dict(given)
+    for name, value in given.items():
+        default = _default_of(declared[name]) if name in declared else None
+        if name in CHOICES and not (value is None and default is None):
+            _check_choice(name, value)
+    values = {n: _default_of(spec) for n, spec in declared.items()} | out
+    _check_csv_folder(values, given)
+    if CSV_DIR in given:
+        out[CSV_DIR] = values[CSV_DIR]
+    _check_periods(values)
+    return out
+
+
 def checked_parameters(
     spec: JobSpec, given: Mapping[str, object], declared: Mapping[str, dict], secrets: list[str]
 ) -> dict:
-    """:func:`check_parameters`, then :func:`coerce_parameters`: the values to inject."""
+    """:func:`check_parameters`, :func:`coerce_parameters`, then :func:`check_values`."""
     check_parameters(spec, given, declared, secrets)
-    return coerce_parameters(given, declared)
+    return check_values(coerce_parameters(given, declared), declared)
