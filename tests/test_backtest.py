@@ -115,7 +115,8 @@ def test_a_config_version_that_changes_mid_period_applies_from_its_start_date(ba
 def test_benchmarks_get_the_same_deposits_and_fill_at_the_open(bars):
     result = run_backtest(bars, START, END, ConfigSchedule.constant(TradingConfig()))
     sessions = calendar.sessions_between(START, END)
-    assert set(result.benchmarks) == {"all SPY", "equal weight", "cash"}
+    mixes = ["SPY + cash at exposure", "equal weight + cash at exposure"]
+    assert list(result.benchmarks) == ["all SPY", "equal weight", "cash", *mixes]
     for name, daily in result.benchmarks.items():
         assert daily["date"].tolist() == sessions, name
         assert daily["deposit"].tolist() == result.daily["deposit"].tolist(), name
@@ -135,7 +136,7 @@ def test_benchmarks_get_the_same_deposits_and_fill_at_the_open(bars):
     equal = result.benchmarks["equal weight"]
     assert (equal["positions_value"] > 0).all()
     assert result.comparison.loc["cash", "twr"] == 0.0
-    assert list(result.comparison.index) == ["strategy", "all SPY", "equal weight", "cash"]
+    assert list(result.comparison.index) == ["strategy", "all SPY", "equal weight", "cash", *mixes]
 
 
 def test_buy_with_cash_spends_whole_cents_in_equal_parts():

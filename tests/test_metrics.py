@@ -481,3 +481,33 @@ def test_mwr_is_the_root_of_the_flows(cents, growth):
     years = len(deposits) - np.arange(len(deposits))
     assert float(np.sum(deposits * (1 + rate) ** years)) == pytest.approx(final, rel=1e-9)
     assert (rate > 0) == (growth > 1) or growth == 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 1_000_000), st.floats(-0.2, 0.2, allow_nan=False), st.floats(0, 1)
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_the_unchecked_summary_equals_the_summary_bit_for_bit(rows):
+    deposits = [cents / 100 for cents, _, _ in rows]
+    values, held = [], 0.0
+    for (_, move, _), deposit in zip(rows, deposits, strict=True):
+        held = (held + deposit) * (1 + move)
+        values.append(held)
+    positions = [value * share for value, (_, _, share) in zip(values, rows, strict=True)]
+    daily = pd.DataFrame(
+        {"date": pd.bdate_range("2024-01-02", periods=len(rows)).date, "deposit": deposits}
+        | {"positions_value": positions, "total_value": values}
+    )
+    checked = m.summary(daily)
+    fast = m.summary_unchecked(
+        np.array(values), np.array(deposits), np.array(positions, dtype="float64")
+    )
+    assert set(fast) == set(m.UNCHECKED_METRICS)
+    for key, value in fast.items():
+        assert value == checked[key] or (math.isnan(value) and math.isnan(checked[key])), key

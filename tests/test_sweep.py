@@ -7,10 +7,12 @@ import pandas as pd
 import pytest
 
 from allocator.backtest.study import choose, eligible_rows, target_check
-from allocator.backtest.sweep import expand_grid, parse_grid, pivot_metric
+from allocator.backtest.benchmarks import SPY_MIX
+from allocator.backtest.sweep import SPY_MIX_COLUMNS, expand_grid, parse_grid, pivot_metric
 from allocator.cli.commands import main
 from allocator.exceptions import BacktestError, ConfigValidationError, JobError
 from allocator.jobs.sweep import run_sweep
+from allocator.research.backtest_job import run_backtest_job
 from allocator.strategy.config import preset
 
 GRID = {"cash_deploy_rate": [0, 0.1], "sell_trigger": ["every_session", "spell_start"]}
@@ -97,6 +99,27 @@ def test_the_cli_writes_the_table(tmp_path, capsys, serial):
         == 2
     )
     assert "cannot read /no/such.json" in capsys.readouterr().err
+
+
+def test_each_point_carries_the_spy_mix_at_its_own_exposure(serial):
+    assert list(serial.columns[-4:]) == list(SPY_MIX_COLUMNS)
+    assert serial["beats_spy_mix"].dtype == bool
+    for point, (_, row) in zip(
+        expand_grid(preset("default"), GRID), serial.iterrows(), strict=True
+    ):
+        run = run_backtest_job(
+            *PERIOD, config_source="default", overrides=point, data_source="synthetic"
+        )
+        mix = run.comparison.loc[SPY_MIX]
+        assert row["exposure"] == run.comparison.loc["strategy", "exposure"] == mix.matched_exposure
+        # the cheap figures of the sweep are the backtest's benchmark row, bit for bit
+        assert (row.spy_mix_twr, row.spy_mix_sharpe, row.spy_mix_max_drawdown) == (
+            mix.twr,
+            mix.sharpe,
+            mix.max_drawdown,
+        )
+        wins = row.sharpe > mix.sharpe and row.max_drawdown > mix.max_drawdown
+        assert row.beats_spy_mix == wins
 
 
 def test_pivot_averages_over_the_other_parameters(serial):

@@ -12,17 +12,45 @@ day's whole cents depend on the cash left by the day before, and the fills on th
 float per symbol and session, then value every session at once. Where the prices are not clean
 (a missing or non-positive open or close of a rule's symbol) it falls back to
 :func:`simulate_rule`, which gives the same numbers or names the missing price.
+
+**Exposure-matched mixes.** A strategy that holds 60 % in SPY on average should be compared
+with 60 % SPY plus cash, not only with all-SPY. At an exposure ``x`` (0..1; the strategy's own
+average exposure, ``metrics.summary(daily)["exposure"]``, the mean over sessions of positions
+value / total value at the close) and over ``n`` symbols (SPY alone: :data:`SPY_MIX`; the
+strategy's assets: :data:`EQUAL_WEIGHT_MIX`), with the strategy's deposits ``d[t]``:
+
+1. before the first session the book is empty;
+2. on session ``t`` the deposit ``d[t]`` arrives in cash; at the open the book is worth
+   ``W[t] = cash[t-1] + sum_j q[t-1, j] * O[t, j] + d[t]``;
+3. at the open it is rebalanced: each symbol ``j`` gets ``x / n`` of ``W[t]``, that is
+   ``q[t, j] = (x / n) * W[t] / O[t, j]`` shares, and ``cash[t] = (1 - x) * W[t]``;
+4. at the close ``positions_value[t] = sum_j q[t, j] * C[t, j] = x * W[t] * k[t]`` with
+   ``k[t] = mean_j C[t, j] / O[t, j]``, and ``total_value[t] = cash[t] + positions_value[t]``.
+
+Shares are fractional floats, not rounded to the share grid or the cent, and nothing costs
+anything: these are reference mixes, not ledgers. Steps 2-3 give
+``W[t] = W[t-1] * (1 - x + x * g[t]) + d[t]`` with ``g[t] = mean_j O[t, j] / O[t-1, j]``, which
+:func:`mix_values` computes in closed form, ``W[t] = P[t] * sum_{s<=t} d[s] / P[s]`` with
+``P[t] = prod_{s<=t} (1 - x + x * g[s])`` (``g[0] = 1``): every term is positive, so the sums
+lose nothing to cancellation. Their own measured exposure (at the close) differs from ``x`` only
+by the day's move from open to close. At ``x = 0`` a mix is the cash rule, number for number; at
+``x = 1`` the SPY mix is all-SPY without the rounding to whole cents and share steps. The equal
+weight mix is rebalanced to equal parts every session, unlike the equal weight rule, which
+never sells.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from allocator.backtest.prices import PriceTable
+from allocator.exceptions import BacktestError
 from allocator.money.quantities import (
     MAX_GRID_STEPS,
     QUANTITY_DECIMALS,
@@ -30,11 +58,16 @@ from allocator.money.quantities import (
     shares_for_dollars_each,
     steps_of,
 )
+from allocator.portfolio import metrics
 from allocator.portfolio.book import Book
 from allocator.portfolio.fills import Order, affordable_buy, fill_orders_at_open
 from allocator.portfolio.session import deposit, value_at_close
 
 BENCHMARK_SYMBOL = "SPY"
+#: The exposure-matched mixes' names in ``benchmarks`` and in a backtest's comparison.
+SPY_MIX = "SPY + cash at exposure"
+EQUAL_WEIGHT_MIX = "equal weight + cash at exposure"
+EXPOSURE_MATCHED = (SPY_MIX, EQUAL_WEIGHT_MIX)
 DAILY_COLUMNS = ["date", "deposit", "cash", "positions_value", "total_value"]
 
 
@@ -177,12 +210,121 @@ def _buy_wide(dollars: float, row: np.ndarray, cash: float, steps: np.ndarray) -
 
 
 def benchmarks(
-    prices: PriceTable, sessions: list[dt.date], deposits: Sequence[float], assets: list[str]
+    prices: PriceTable,
+    sessions: list[dt.date],
+    deposits: Sequence[float],
+    assets: list[str],
+    exposure: float | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """All into SPY (when its closes cover the period), equal weight into the assets, and cash."""
+    """All into SPY (when its closes cover the period), equal weight into the assets, and cash;
+    with ``exposure`` (the strategy's; None or NaN: left out), the SPY mix (when all-SPY is
+    there) and the equal weight mix at that exposure."""
     out = {}
-    if prices.has_every_close(BENCHMARK_SYMBOL, sessions):
+    has_spy = prices.has_every_close(BENCHMARK_SYMBOL, sessions)
+    if has_spy:
         out["all SPY"] = buy_with_cash_rule(prices, sessions, deposits, [BENCHMARK_SYMBOL])
     out["equal weight"] = buy_with_cash_rule(prices, sessions, deposits, assets)
     out["cash"] = keep_cash(sessions, deposits)
+    if exposure is not None and math.isfinite(exposure):
+        if has_spy:
+            spy = risky_leg(prices, sessions, [BENCHMARK_SYMBOL])
+            out[SPY_MIX] = exposure_matched_rule(spy, deposits, exposure)
+        weights = risky_leg(prices, sessions, sorted(assets))
+        out[EQUAL_WEIGHT_MIX] = exposure_matched_rule(weights, deposits, exposure)
     return out
+
+
+# --- exposure-matched mixes (module doc) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RiskyLeg:
+    """What a mix needs of its symbols' prices, one float per session: ``open_growth[t]`` =
+    ``g[t]`` = mean over the symbols of ``O[t] / O[t-1]`` (1.0 on the first session, when
+    nothing is held yet) and ``close_over_open[t]`` = ``k[t]`` = mean of ``C[t] / O[t]``.
+
+    Computed once per period (:func:`risky_leg`), it serves a mix at any exposure."""
+
+    symbols: tuple[str, ...]
+    sessions: tuple[dt.date, ...]
+    open_growth: np.ndarray
+    close_over_open: np.ndarray
+
+
+def risky_leg(prices: PriceTable, sessions: Sequence[dt.date], symbols: Sequence[str]) -> RiskyLeg:
+    """The :class:`RiskyLeg` of ``symbols`` over ``sessions``; a missing or non-positive open
+    or close raises :class:`BacktestError` naming the symbol and the session."""
+    opens = prices.opens.reindex(index=list(sessions), columns=list(symbols)).to_numpy()
+    closes = prices.closes.reindex(index=list(sessions), columns=list(symbols)).to_numpy()
+    bad = ~(np.isfinite(opens) & (opens > 0) & np.isfinite(closes) & (closes > 0))
+    if bad.any():
+        t, j = np.argwhere(bad)[0]
+        raise BacktestError(
+            f"{symbols[j]}: no positive open and close on {sessions[t]}, which the "
+            "exposure-matched benchmark needs: backfill that bar"
+        )
+    growth = np.ones(len(sessions))
+    growth[1:] = (opens[1:] / opens[:-1]).mean(axis=1)
+    return RiskyLeg(tuple(symbols), tuple(sessions), growth, (closes / opens).mean(axis=1))
+
+
+def mix_values(
+    leg: RiskyLeg, deposits: Sequence[float] | np.ndarray, exposure: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mix at ``exposure`` (module doc): cash, positions value and total value at each close.
+
+    ``exposure`` must be within 0..1 and ``deposits`` hold one amount per session of ``leg``;
+    otherwise ValueError naming the argument.
+    """
+    x = float(exposure)
+    if not 0.0 <= x <= 1.0:
+        raise ValueError(f"exposure must be within 0..1 (a share of the value), got {exposure!r}")
+    flows = np.asarray(deposits, dtype="float64")
+    if flows.shape != leg.open_growth.shape:
+        raise ValueError(
+            f"deposits must hold one amount per session ({len(leg.open_growth)}), "
+            f"got {flows.shape[0] if flows.ndim else 'a scalar'}"
+        )
+    scale = np.cumprod((1.0 - x) + x * leg.open_growth)  # P[t]
+    at_open = scale * np.cumsum(flows / scale)  # W[t]
+    cash = (1.0 - x) * at_open
+    positions = x * at_open * leg.close_over_open
+    return cash, positions, cash + positions
+
+
+def exposure_matched_rule(
+    leg: RiskyLeg, deposits: Sequence[float], exposure: float
+) -> pd.DataFrame:
+    """The mix at ``exposure`` as a daily frame (:data:`DAILY_COLUMNS`), for ``metrics.summary``."""
+    cash, positions, total = mix_values(leg, deposits, exposure)
+    return pd.DataFrame(
+        {
+            "date": list(leg.sessions),
+            "deposit": list(deposits),
+            "cash": cash,
+            "positions_value": positions,
+            "total_value": total,
+        },
+        columns=DAILY_COLUMNS,
+    )
+
+
+def exposure_matched_metrics(
+    leg: RiskyLeg, deposits: Sequence[float] | np.ndarray, exposure: float
+) -> dict[str, float]:
+    """The mix's :data:`~allocator.portfolio.metrics.UNCHECKED_METRICS` (``twr``, ``cagr``,
+    ``volatility``, ``sharpe``, ``max_drawdown``, its own measured ``exposure``), equal bit for
+    bit to ``metrics.summary`` of :func:`exposure_matched_rule`'s frame, at a fraction of its
+    cost: build ``leg`` once per period and call this once per config (a sweep)."""
+    _, positions, total = mix_values(leg, deposits, exposure)
+    flows = np.asarray(deposits, dtype="float64")
+    return metrics.summary_unchecked(total, flows, positions)
+
+
+def beats(strategy: Mapping[str, float], benchmark: Mapping[str, float]) -> bool:
+    """Whether ``strategy`` beats ``benchmark`` on both a higher Sharpe ratio and a shallower
+    maximum drawdown (drawdowns are negative: shallower is greater); False if either is NaN."""
+    return bool(
+        strategy["sharpe"] > benchmark["sharpe"]
+        and strategy["max_drawdown"] > benchmark["max_drawdown"]
+    )

@@ -10,7 +10,8 @@ For every session D, exactly as the production day does it
 4. the valuation at D's close.
 
 It reads bars and configs and writes nothing. Benchmarks get the same deposits on the same days
-(:mod:`~allocator.backtest.benchmarks`). The caller gives the sessions (the NYSE calendar is the
+(:mod:`~allocator.backtest.benchmarks`), the exposure-matched mixes at the strategy's own average
+exposure. The caller gives the sessions (the NYSE calendar is the
 shell's: see :func:`allocator.jobs.backtest.run_backtest`).
 """
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from allocator.backtest.benchmarks import benchmarks
+from allocator.backtest.benchmarks import EXPOSURE_MATCHED, benchmarks
 from allocator.backtest.prices import PriceTable
 from allocator.backtest.schedule import ConfigSchedule
 from allocator.exceptions import BacktestError
@@ -60,6 +61,9 @@ COMPARED = (
     "n_trades",
     "exposure",
 )
+#: The column of ``comparison`` that records the exposure the mixes were matched to (the
+#: strategy's average exposure; NaN on the other rows).
+MATCHED_EXPOSURE = "matched_exposure"
 
 
 @dataclass
@@ -128,7 +132,7 @@ class _Recorder:
     happened) and valued at the closes once, when the frames are built.
     """
 
-    def __init__(self, symbols: list[str], closes: np.ndarray):
+    def __init__(self, symbols: list[str], closes: np.ndarray, book: Book | None = None):
         self.symbols = symbols
         self.daily: list[tuple] = []
         self.trades: list[tuple] = []
@@ -137,7 +141,8 @@ class _Recorder:
         self.config_changes: list[tuple[dt.date, TradingConfig]] = []
         self._closes = closes  # sessions x symbols
         self._column = {s: j for j, s in enumerate(symbols)}
-        self._held = [0.0] * len(symbols)
+        held = book.holdings() if book is not None else {}
+        self._held = [held.get(s, 0.0) for s in symbols]
         self._shares: list[list[float]] = []
 
     def add(self, outcome: SessionOutcome, version_id: int | None, book: Book) -> None:
@@ -246,8 +251,11 @@ def simulate(
     *,
     on_session: Callable[[dt.date], None] | None = None,
     retune: Retune | None = None,
+    initial: StrategyState | None = None,
 ) -> StrategyRun:
-    """Run :func:`~allocator.portfolio.session.step_session` over ``sessions`` on an empty book.
+    """Run :func:`~allocator.portfolio.session.step_session` over ``sessions`` on an empty book,
+    or on a copy of ``initial`` (a book and the previous session's regime label: a replay that
+    continues the strategy's own book).
 
     ``on_session(day)`` is called after each session (a progress bar, for one). With ``retune``,
     the first session of every month after the first asks it for a new config, given the run so
@@ -260,8 +268,14 @@ def simulate(
     closes = prices.rows(prices.closes, symbols, sessions)
     index = {d: i for i, d in enumerate(prices.dates)}
     dates = prices.dates
-    state = StrategyState()
-    recorder = _Recorder(symbols, prices.closes.reindex(index=sessions, columns=symbols).to_numpy())
+    state = (
+        StrategyState()
+        if initial is None
+        else StrategyState(initial.book.copy(), initial.previous_label)
+    )
+    recorder = _Recorder(
+        symbols, prices.closes.reindex(index=sessions, columns=symbols).to_numpy(), state.book
+    )
     tuned: TradingConfig | None = None
     config = table = None
     assets: frozenset[str] = frozenset()
@@ -323,16 +337,23 @@ def backtest_sessions(
     result.metrics = metrics.summary(run.daily, run.trades)
     if with_benchmarks:
         assets = list(result.final_config.assets)
-        result.benchmarks = benchmarks(prices, sessions, run.daily["deposit"].tolist(), assets)
+        deposits = run.daily["deposit"].tolist()
+        exposure = result.metrics["exposure"]
+        result.benchmarks = benchmarks(prices, sessions, deposits, assets, exposure)
         result.comparison = comparison_table(result.metrics, result.benchmarks)
     return result
 
 
 def comparison_table(strategy: dict, benchmark_daily: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """The :data:`COMPARED` metrics of the strategy and of each benchmark, one row each."""
+    """The :data:`COMPARED` metrics of the strategy and of each benchmark, one row each, and
+    :data:`MATCHED_EXPOSURE`: the strategy's exposure on the exposure-matched mixes' rows."""
     rows = {"strategy": {k: strategy[k] for k in COMPARED}}
     for name, frame in benchmark_daily.items():
         m = metrics.summary(frame)
         rows[name] = {k: m.get(k, np.nan) for k in COMPARED}
         rows[name]["n_trades"] = np.nan
-    return pd.DataFrame(rows).T
+    table = pd.DataFrame(rows).T
+    table[MATCHED_EXPOSURE] = [
+        strategy["exposure"] if name in EXPOSURE_MATCHED else np.nan for name in table.index
+    ]
+    return table

@@ -2,8 +2,10 @@
 
 Pure: :func:`expand_grid` checks and expands a grid, :func:`evaluate` backtests one point of it
 with the production engine (:func:`~allocator.backtest.engine.backtest_sessions`) and returns one
-row of metrics. Where the points run (serially, or on a Dask cluster) is the caller's choice
-(:mod:`allocator.jobs.sweep`); a point's row is the same either way.
+row of metrics, with the SPY + cash mix at that config's own average exposure beside them
+(:func:`~allocator.backtest.benchmarks.exposure_matched_metrics`) and whether the config beats
+it on both Sharpe and maximum drawdown. Where the points run (serially, or on a Dask cluster)
+is the caller's choice (:mod:`allocator.jobs.sweep`); a point's row is the same either way.
 """
 
 from __future__ import annotations
@@ -17,14 +19,24 @@ from typing import Any
 
 import pandas as pd
 
+from allocator.backtest.benchmarks import (
+    BENCHMARK_SYMBOL,
+    beats,
+    exposure_matched_metrics,
+    risky_leg,
+)
 from allocator.backtest.engine import COMPARED, backtest_sessions
+from allocator.backtest.prices import PriceTable
 from allocator.backtest.schedule import ConfigSchedule
 from allocator.exceptions import ConfigValidationError
 from allocator.strategy.config import PARAMETER_NAMES, TradingConfig
 
+#: The SPY + cash mix at the point's own exposure: its figures, and whether the point beats it
+#: on both a higher Sharpe and a shallower maximum drawdown (NaN and False without SPY's bars).
+SPY_MIX_COLUMNS = ("spy_mix_twr", "spy_mix_sharpe", "spy_mix_max_drawdown", "beats_spy_mix")
 #: The metrics of each point, in the results table's column order: those of the backtest's
-#: comparison table, then the average idle-cash share and the turnover.
-METRICS = (*COMPARED, "avg_idle_cash", "turnover")
+#: comparison table, the average idle-cash share and the turnover, then :data:`SPY_MIX_COLUMNS`.
+METRICS = (*COMPARED, "avg_idle_cash", "turnover", *SPY_MIX_COLUMNS)
 
 
 def parse_grid(grid: Mapping[str, Any] | str) -> dict[str, list]:
@@ -101,9 +113,32 @@ def evaluate(
     )
     metrics = result.metrics
     row: dict[str, Any] = {k: _plain(v) for k, v in point.items()}
-    row.update({k: _plain(metrics.get(k, math.nan)) for k in METRICS if k != "avg_idle_cash"})
+    row.update({k: _plain(metrics.get(k, math.nan)) for k in (*COMPARED, "turnover")})
     row["avg_idle_cash"] = float((result.daily["cash"] / result.daily["total_value"]).mean())
-    return row
+    row.update(spy_mix_columns(known, sessions, result.daily["deposit"].to_numpy(), metrics))
+    return {k: row[k] for k in [*point, *METRICS]}
+
+
+def spy_mix_columns(
+    bars: pd.DataFrame, sessions: Sequence[dt.date], deposits, strategy: Mapping[str, Any]
+) -> dict[str, Any]:
+    """:data:`SPY_MIX_COLUMNS` of a run with ``deposits`` and ``strategy``'s metrics."""
+    spy = bars[bars["symbol"] == BENCHMARK_SYMBOL]
+    prices = PriceTable.from_bars(spy) if len(spy) else None
+    if (
+        prices is None
+        or not prices.has_every_close(BENCHMARK_SYMBOL, list(sessions))
+        or not math.isfinite(strategy["exposure"])
+    ):
+        return dict.fromkeys(SPY_MIX_COLUMNS[:-1], math.nan) | {"beats_spy_mix": False}
+    leg = risky_leg(prices, sessions, [BENCHMARK_SYMBOL])
+    mix = exposure_matched_metrics(leg, deposits, strategy["exposure"])
+    return {
+        "spy_mix_twr": mix["twr"],
+        "spy_mix_sharpe": mix["sharpe"],
+        "spy_mix_max_drawdown": mix["max_drawdown"],
+        "beats_spy_mix": beats(strategy, mix),
+    }
 
 
 def _plain(value: Any) -> Any:

@@ -37,6 +37,7 @@ _MAX_BISECTIONS = 200
 
 __all__ = [
     "PERIODS_PER_YEAR",
+    "UNCHECKED_METRICS",
     "DrawdownPeriod",
     "annual_volatility",
     "cagr",
@@ -53,6 +54,7 @@ __all__ = [
     "sharpe_ratio",
     "sortino_ratio",
     "summary",
+    "summary_unchecked",
     "time_weighted_return",
     "turnover",
 ]
@@ -228,12 +230,17 @@ def daily_returns_flow_adjusted(total_value: pd.Series, deposits: pd.Series) -> 
     _require_same_dates(flows, "deposits", value, "total_value")
     _require_non_negative(value, "total_value")
     _require_non_negative(flows, "deposits")
-    closes = value.to_numpy()
-    before = np.concatenate(([0.0], closes[:-1])) + flows.to_numpy()
+    out = _flow_adjusted(value.to_numpy(), flows.to_numpy())
+    return pd.Series(out, index=value.index, name="return")
+
+
+def _flow_adjusted(closes: np.ndarray, flows: np.ndarray) -> np.ndarray:
+    """:func:`daily_returns_flow_adjusted` on float arrays that are already checked."""
+    before = np.concatenate(([0.0], closes[:-1])) + flows
     out = np.zeros(len(closes))
     invested = before > 0
     out[invested] = closes[invested] / before[invested] - 1.0
-    return pd.Series(out, index=value.index, name="return")
+    return out
 
 
 def cumulative_returns(returns: pd.Series) -> pd.Series:
@@ -269,7 +276,10 @@ def time_weighted_return(returns: pd.Series) -> float:
         ``prod(1 + r) - 1`` as a decimal, not annualised; ``nan`` for an empty series. Equals
         empyrical's ``cum_returns_final``.
     """
-    values = _returns(returns).to_numpy()
+    return _time_weighted(_returns(returns).to_numpy())
+
+
+def _time_weighted(values: np.ndarray) -> float:
     if len(values) == 0:
         return math.nan
     return float(np.prod(1.0 + values) - 1.0)
@@ -293,6 +303,10 @@ def cagr(returns: pd.Series, periods: float = PERIODS_PER_YEAR) -> float:
         ``annual_return`` / ``cagr``.
     """
     values, _ = _annualised_inputs(returns, periods)
+    return _cagr(values, periods)
+
+
+def _cagr(values: np.ndarray, periods: float) -> float:
     if len(values) == 0:
         return math.nan
     growth = np.prod(1.0 + values)
@@ -414,6 +428,10 @@ def annual_volatility(returns: pd.Series, periods: float = PERIODS_PER_YEAR) -> 
         returns. Equals empyrical's ``annual_volatility``.
     """
     values, _ = _annualised_inputs(returns, periods)
+    return _volatility(values, periods)
+
+
+def _volatility(values: np.ndarray, periods: float) -> float:
     if len(values) < 2:
         return math.nan
     return float(np.std(values, ddof=1) * math.sqrt(periods))
@@ -443,6 +461,10 @@ def sharpe_ratio(
         Equals empyrical's ``sharpe_ratio``.
     """
     values, rate = _annualised_inputs(returns, periods, risk_free, "risk_free")
+    return _sharpe(values, rate, periods)
+
+
+def _sharpe(values: np.ndarray, rate: float, periods: float) -> float:
     if len(values) < 2:
         return math.nan
     excess = values - rate
@@ -524,9 +546,13 @@ def drawdown_series(returns: pd.Series) -> pd.Series:
         empyrical's ``drawdown_series``.
     """
     series = _returns(returns)
-    wealth = np.cumprod(1.0 + series.to_numpy())
+    return pd.Series(_drawdowns(series.to_numpy()), index=series.index, name="drawdown")
+
+
+def _drawdowns(values: np.ndarray) -> np.ndarray:
+    wealth = np.cumprod(1.0 + values)
     peak = np.maximum.accumulate(np.concatenate(([1.0], wealth)))[1:]
-    return pd.Series(wealth / peak - 1.0, index=series.index, name="drawdown")
+    return wealth / peak - 1.0
 
 
 def max_drawdown(returns: pd.Series) -> float:
@@ -543,10 +569,13 @@ def max_drawdown(returns: pd.Series) -> float:
         ``min(drawdown_series(returns))``, a negative decimal (-0.34 is a 34 % fall), 0.0 if the
         value never fell; ``nan`` for an empty series. Equals empyrical's ``max_drawdown``.
     """
-    drawdowns = drawdown_series(returns).to_numpy()
-    if len(drawdowns) == 0:
+    return _max_drawdown(_returns(returns).to_numpy())
+
+
+def _max_drawdown(values: np.ndarray) -> float:
+    if len(values) == 0:
         return math.nan
-    return float(drawdowns.min())
+    return float(_drawdowns(values).min())
 
 
 def max_drawdown_period(returns: pd.Series) -> DrawdownPeriod:
@@ -682,11 +711,14 @@ def exposure(positions_value: pd.Series, total_value: pd.Series) -> float:
     _require_same_dates(positions, "positions_value", value, "total_value")
     _require_non_negative(positions, "positions_value")
     _require_non_negative(value, "total_value")
-    capital = value.to_numpy()
+    return _exposure(positions.to_numpy(), value.to_numpy())
+
+
+def _exposure(positions: np.ndarray, capital: np.ndarray) -> float:
     funded = capital > 0
     if not funded.any():
         return math.nan
-    return float(np.mean(positions.to_numpy()[funded] / capital[funded]))
+    return float(np.mean(positions[funded] / capital[funded]))
 
 
 def turnover(
@@ -811,4 +843,34 @@ def summary(
         "n_sessions": len(frame),
         "start": frame.index[0] if len(frame) else None,
         "end": frame.index[-1] if len(frame) else None,
+    }
+
+
+#: The metrics :func:`summary_unchecked` gives.
+UNCHECKED_METRICS = ("twr", "cagr", "volatility", "sharpe", "max_drawdown", "exposure")
+
+
+def summary_unchecked(
+    total_value: np.ndarray,
+    deposits: np.ndarray,
+    positions_value: np.ndarray,
+    risk_free: float = 0.0,
+    periods: float = PERIODS_PER_YEAR,
+) -> dict[str, float]:
+    """The :data:`UNCHECKED_METRICS` of :func:`summary`, equal bit for bit, from float arrays.
+
+    For callers that build the value series themselves and need its figures thousands of times
+    (the sweep's exposure-matched benchmark, one per config): the same formulas as the checked
+    functions (they share them), without the input checks and the pandas frames that cost about
+    0.5 ms per call over 5,000 sessions. The caller guarantees what :func:`summary` checks:
+    1-D float64 arrays of one length, finite, ``>= 0``, in session order.
+    """
+    returns = _flow_adjusted(total_value, deposits)
+    return {
+        "twr": _time_weighted(returns),
+        "cagr": _cagr(returns, periods),
+        "volatility": _volatility(returns, periods),
+        "sharpe": _sharpe(returns, risk_free, periods),
+        "max_drawdown": _max_drawdown(returns),
+        "exposure": _exposure(positions_value, total_value),
     }
