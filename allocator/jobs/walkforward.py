@@ -16,12 +16,15 @@ glues it first); :func:`target_check` is the verdict, fixed in that plan:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass
 
 import pandas as pd
 
 from allocator.backtest.engine import BacktestResult
+from allocator.notebook.formats import METRIC_FORMATS
 from allocator.research.backtest_job import run_backtest_job
 from allocator.research.walkforward import AFTER_MONTHS, persistence_summary
 from allocator.tuning.acceptance import DEFAULT_DESIGN, design_named
@@ -58,6 +61,14 @@ class WalkForwardStudy:
     def target_met(self) -> bool:
         return bool(self.target()["met"].all())
 
+    def summary_line(self) -> str:
+        p = self.persistence()
+        return (
+            f"walk-forward ({self.design}): {len(self.tuned.tuning_log)} months tuned, "
+            f"{p['changes']} changes accepted, in {self.seconds:.1f} s"
+            + (f" on {self.workers} Dask worker(s)" if self.workers else " in this process")
+        )
+
 
 def study_plan(start: str, end: str, design: str = DEFAULT_DESIGN) -> dict:
     """What the study is judged on, before any figure: period, tuning design and target."""
@@ -80,6 +91,28 @@ def study_plan(start: str, end: str, design: str = DEFAULT_DESIGN) -> dict:
         },
         "legacy_margin": MIN_IMPROVEMENT,
     }
+
+
+def plan_digest(plan: dict) -> str:
+    """The SHA-256 of the plan's canonical JSON (sorted keys, no spaces)."""
+    return hashlib.sha256(
+        json.dumps(plan, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    ).hexdigest()
+
+
+def plan_for_display(plan: dict) -> pd.DataFrame:
+    """The plan as a two-column table (nested entries flattened to ``a.b``)."""
+    rows = []
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, inner)
+        else:
+            rows.append((prefix, "—" if value is None else str(value)))
+
+    walk("", plan)
+    return pd.DataFrame(rows, columns=["choice", "value"]).set_index("choice")
 
 
 def target_check(table: pd.DataFrame, persistence: dict[str, float]) -> pd.DataFrame:
@@ -130,3 +163,61 @@ def run_walk_forward_study(
     table = pd.DataFrame(rows).T
     table["config_changes"] = [len(tuned.config_changes)] + [0] * (len(table) - 1)
     return WalkForwardStudy(table, tuned, seconds, workers, design)
+
+
+def verdict_sentence(study: WalkForwardStudy) -> str:
+    """One sentence: the target met, or missed with the conditions that failed."""
+    target = study.target()
+    if study.target_met:
+        return f"Target met by the {study.design} design: every condition of the plan holds."
+    missed = "; ".join(
+        f"{r.condition} {r.value:.4f} (needs {r.bound})" for r in target.itertuples() if not r.met
+    )
+    return f"Target missed by the {study.design} design: {missed}."
+
+
+def target_for_display(study: WalkForwardStudy) -> pd.DataFrame:
+    target = study.target()
+    return target.assign(
+        value=target["value"].map(lambda v: "—" if v != v else f"{v:.4f}"),
+        met=target["met"].map({True: "yes", False: "no"}),
+    ).set_index("condition")
+
+
+def comparison_for_display(study: WalkForwardStudy) -> pd.DataFrame:
+    """The comparison table with every number in its unit."""
+    table = study.table
+    shown = {k: v for k, v in METRIC_FORMATS.items() if k in table.columns}
+    out = pd.DataFrame({label: table[k].map(fmt) for k, (label, fmt) in shown.items()})
+    out["config changes"] = table["config_changes"].map(lambda n: f"{int(n):,}")
+    return out
+
+
+def persistence_for_display(study: WalkForwardStudy) -> pd.DataFrame:
+    p = study.persistence()
+    rows = [
+        ("changes accepted", f"{p['changes']:,}"),
+        (f"measured over the {AFTER_MONTHS} months after", f"{p['measured']:,}"),
+        ("mean J gain in the window the tuner saw", _signed(p["mean_gain_seen"])),
+        (f"mean J gain over the {AFTER_MONTHS} months after", _signed(p["mean_gain_after"])),
+        ("share still positive after", _share(p["share_positive_after"])),
+        ("rank correlation, seen vs after", _signed(p["rank_correlation"])),
+    ]
+    return pd.DataFrame(rows, columns=["figure", "value"]).set_index("figure")
+
+
+def changes_for_display(study: WalkForwardStudy) -> pd.DataFrame:
+    table = study.changes()
+    return table.assign(
+        date=table["date"].map(str),
+        gain_seen=table["gain_seen"].map(_signed),
+        gain_after=table["gain_after"].map(_signed),
+    ).rename(columns={"gain_seen": "J gain seen", "gain_after": "J gain after"})
+
+
+def _signed(value: float) -> str:
+    return "—" if value != value else f"{value:+.3f}"
+
+
+def _share(value: float) -> str:
+    return "—" if value != value else f"{value:.0%}"

@@ -22,6 +22,7 @@ from allocator.backtest.engine import StrategyRun, simulate
 from allocator.backtest.prices import PriceTable
 from allocator.backtest.schedule import ConfigSchedule
 from allocator.portfolio.session import StrategyState
+from allocator.research.replayer import Replayer
 from allocator.shell import calendar
 from allocator.strategy.config import TradingConfig
 from allocator.strategy.regime import regime_label
@@ -277,6 +278,26 @@ def morning_state(run: StrategyRun, config: TradingConfig) -> StrategyState:
     return StrategyState(run.book.copy(), label)
 
 
+def kernel_replay(bars: pd.DataFrame) -> Replay:
+    """Replays on the research kernel (:class:`~allocator.research.replayer.Replayer`, proven
+    equal to :func:`reference_replay`), in this process; the market states are built once."""
+    replayer = Replayer(bars)
+
+    def replay(points, sessions, config, initial=None):
+        configs = [config.with_changes(**point) for point in points]
+        return [
+            Curve(
+                np.array(d.dates, dtype="datetime64[D]"),
+                d.deposit,
+                d.total_value,
+                d.positions_value,
+            )
+            for d in replayer.daily(sessions, configs, initial)
+        ]
+
+    return replay
+
+
 def replay_curve(bars, sessions, config, point, initial=None) -> Curve:
     """One replay with the production engine (a Dask task of :func:`cluster_replay`)."""
     return reference_replay(bars)([point], sessions, config, initial)[0]
@@ -286,7 +307,7 @@ def cluster_replay(bars: pd.DataFrame, client=None, shared=None) -> Replay:
     """Replays on ``client``'s Dask cluster (``shared``: the bars scattered there), or in this
     process when ``client`` is None."""
     if client is None:
-        return reference_replay(bars)
+        return kernel_replay(bars)
 
     def replay(points, sessions, config, initial=None):
         data = shared if shared is not None else client.scatter(bars, broadcast=True)
