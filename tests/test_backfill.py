@@ -84,7 +84,6 @@ def test_not_migrated_database_is_explained(database_url, monkeypatch, capsys):
         (["--start", "2025-02-01", "--end", "2025-01-01"], "is before --start"),
         (["--start", "2025-1-32"], "is not a date"),
         ([], "give --days N or --start"),
-        (["--days", "0"], "positive number"),
         (["--start", "2025-01-02", "--end", SOON], "latest complete session"),
         (["--start", "2025-01-02", "--end", "2099-01-02"], "--end 2099-01-02 is out of range"),
         (["--start", "1985-01-02"], "--start 1985-01-02 is out of range"),
@@ -205,6 +204,24 @@ def test_bars_out_of_range_are_refused_naming_symbol_date_and_values(
     assert "FAILED SPY: " in err and "close 2.5 on 2025-01-03 is outside low 1.0..high 2.0" in err
     assert "FAILED QQQ: " in err and "close 1e+308 on 2025-01-02 is not below 1e+07" in err
     assert _counts(database_url) == {"DIA": 2}  # the others go on; nothing of SPY or QQQ
+
+
+def test_a_tiny_price_or_a_fractional_volume_refuses_the_symbol_on_both_databases(
+    database_url, monkeypatch, capsys, tmp_path
+):
+    (tmp_path / "SPY.csv").write_text(GOOD.replace("1.5,2,1,1.8,20", "1.5,2,1,1.8,12.5"))
+    (tmp_path / "QQQ.csv").write_text(GOOD.replace("1,2,0.5,1.5,10", "1e-300,2,1e-300,1.5,10"))
+    (tmp_path / "DIA.csv").write_text(GOOD)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert main(["db", "upgrade"]) == 0
+    argv = ["backfill", "--source", "csv", "--csv-dir", str(tmp_path), "--start", "2025-01-01"]
+
+    assert main([*argv, "--end", "2025-01-31"]) == 1
+
+    err = capsys.readouterr().err
+    assert "SPY: " in err and "volume 12.5 on 2025-01-03 is not a whole number of shares" in err
+    assert "QQQ: " in err and "open 1e-300 on 2025-01-02 is below the smallest price 0.0001" in err
+    assert _counts(database_url) == {"DIA": 2}  # nothing of SPY (not even 12 shares) or QQQ
 
 
 @pytest.mark.parametrize(

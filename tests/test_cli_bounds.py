@@ -18,6 +18,7 @@ from allocator.cli.commands import main
         (["runs", "--limit", "0"], "--limit", "0", "10,000"),
         (["runs", "--limit", str(MAX_RUNS_LIMIT + 1)], "--limit", "10001", "10,000"),
         (["backfill", "--days", "9" * 4001], "--days", "999", "10,000"),
+        (["backfill", "--days", "0"], "--days", "0", "10,000"),
         (["serve", "--port", "70000"], "--port", "70000", "65,535"),
         (["sweep", "--workers", "-1"], "--workers", "-1", "256"),
     ],

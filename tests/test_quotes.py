@@ -224,6 +224,7 @@ def test_parse_global_quote_reads_the_documented_shape():
         ({"07. latest trading day": "2024-13-01"}, "latest trading day '2024-13-01' is not a date"),
         ({"02. open": "n/a"}, "open 'n/a' on 2024-03-05 is not a number"),
         ({"02. open": "0.0000"}, "open '0.0000' on 2024-03-05 is not above zero"),
+        ({"02. open": "1e-300"}, "open '1e-300' on 2024-03-05 is below the smallest price 0.0001"),
         ({"06. volume": "-5"}, "volume -5.0 on 2024-03-05 is negative"),
         ({"03. high": "500.0000"}, "high 500.0 is below low 510.5 on 2024-03-05"),
         ({"01. symbol": "QQQ"}, "answered for 'QQQ'"),

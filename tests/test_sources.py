@@ -134,6 +134,21 @@ def test_validate_bars_sorts_and_types():
     assert out["volume"].dtype == "int64" and out["open"].dtype == "float64"
 
 
+def test_the_smallest_price_and_whole_volumes_written_as_decimals_are_kept():
+    frame = pd.DataFrame(
+        {
+            "date": ["2025-01-02"],
+            "open": ["0.0001"],
+            "high": ["0.0002"],
+            "low": ["0.0001"],
+            "close": ["0.0002"],
+            "volume": ["12.0"],
+        }
+    )
+    out = validate_bars("SPY", frame, "test")
+    assert out["low"].tolist() == [0.0001] and out["volume"].tolist() == [12]
+
+
 @pytest.mark.parametrize(
     "row, match",
     [
@@ -144,6 +159,13 @@ def test_validate_bars_sorts_and_types():
         ("2025-01-02,1,1e308,0.5,1,10", "high 1e+308 on 2025-01-02 is not below 1e+07"),
         ("2025-01-02,1,2,0.5,1,-5", "volume -5.0 on 2025-01-02 is negative"),
         ("2025-01-02,1,2,0.5,1,1e300", "volume 1e+300 on 2025-01-02 is not below 1e+15"),
+        (
+            "2025-01-02,1e-300,1e-300,1e-300,1e-300,10",
+            "open 1e-300 on 2025-01-02 is below the smallest price 0.0001",
+        ),
+        ("2025-01-02,1,2,0.00009,1,10", "low 9e-05 on 2025-01-02 is below the smallest price"),
+        ("2025-01-02,1,2,0.5,1,12.5", "volume 12.5 on 2025-01-02 is not a whole number of shares"),
+        ("2025-01-02,1,2,0.5,1,0.4", "volume 0.4 on 2025-01-02 is not a whole number of shares"),
     ],
 )
 def test_bars_must_be_consistent_and_in_range(row, match):

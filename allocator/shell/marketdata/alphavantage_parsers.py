@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from allocator.exceptions import MalformedResponseError, VendorError
-from allocator.shell.marketdata.base import validate_bars
+from allocator.shell.marketdata.base import MIN_PRICE, validate_bars
 
 FUNCTION = "TIME_SERIES_DAILY"
 SERIES_KEY = "Time Series (Daily)"
@@ -145,6 +145,11 @@ def _check_quote_prices(symbol: str, values: dict[str, float], raw_open: Any, da
     if values["open"] <= 0:
         raise MalformedResponseError(
             symbol, f"{QUOTE_ORIGIN}: open {raw_open!r} on {day} is not above zero"
+        )
+    if values["open"] < MIN_PRICE:
+        raise MalformedResponseError(
+            symbol,
+            f"{QUOTE_ORIGIN}: open {raw_open!r} on {day} is below the smallest price {MIN_PRICE:g}",
         )
     negative = [a for a, v in values.items() if v < 0]
     if negative:

@@ -20,6 +20,9 @@ BAR_COLUMNS = ("date", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
 #: Prices at or above this are refused: no ETF trades near it, and 1e308 breaks every sum.
 MAX_PRICE = 1e7
+#: Prices below this are refused: the smallest tick of a US stock under $1 (1e-300 is no price,
+#: and a quantity bought at it overflows every sum).
+MIN_PRICE = 0.0001
 #: Volumes at or above this are refused (a day's volume of the busiest ETF is ~1e9 shares).
 MAX_VOLUME = 1e15
 
@@ -45,9 +48,10 @@ def empty_bars() -> pd.DataFrame:
 def validate_bars(symbol: str, frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     """Check and normalise ``frame``; raise :class:`MalformedResponseError` naming the bad row.
 
-    Checks: every column present; dates parse and are unique; prices numeric, finite, above zero
-    and below :data:`MAX_PRICE`; ``low <= open, close <= high``; volume numeric, not negative and
-    below :data:`MAX_VOLUME`. Returns a copy sorted by date with float prices and integer volumes.
+    Checks: every column present; dates parse and are unique; prices numeric, finite, at least
+    :data:`MIN_PRICE` and below :data:`MAX_PRICE`; ``low <= open, close <= high``; volume a whole
+    number, not negative and below :data:`MAX_VOLUME` (12.5 shares is refused, not stored as 12).
+    Returns a copy sorted by date with float prices and integer volumes.
     ``origin`` says where the rows came from, for the message. One bad row refuses the whole
     frame, so nothing of a symbol with a bad bar is stored.
     """
@@ -78,12 +82,13 @@ def validate_bars(symbol: str, frame: pd.DataFrame, origin: str) -> pd.DataFrame
         raise MalformedResponseError(
             symbol, f"{origin}: date {out['date'][dupes].iloc[0]} appears twice"
         )
-    out["volume"] = out["volume"].round().astype("int64")
+    out["volume"] = out["volume"].astype("int64")
     return out.sort_values("date", kind="stable").reset_index(drop=True)
 
 
 def _check_ranges(symbol: str, out: pd.DataFrame, origin: str) -> None:
-    """Prices in (0, MAX_PRICE), low <= open, close <= high, volume in [0, MAX_VOLUME).
+    """Prices in [MIN_PRICE, MAX_PRICE), low <= open, close <= high, whole volumes in
+    [0, MAX_VOLUME).
 
     The first failing row is named with its date and values (each message is a template
     filled with that row).
@@ -92,6 +97,10 @@ def _check_ranges(symbol: str, out: pd.DataFrame, origin: str) -> None:
     for column in PRICE_COLUMNS:
         checks += [
             (out[column] <= 0, f"{column} {{{column}}} on {{date}} is not above zero"),
+            (
+                out[column] < MIN_PRICE,
+                f"{column} {{{column}:g}} on {{date}} is below the smallest price {MIN_PRICE:g}",
+            ),
             (
                 out[column] >= MAX_PRICE,
                 f"{column} {{{column}:g}} on {{date}} is not below {MAX_PRICE:g}",
@@ -107,6 +116,10 @@ def _check_ranges(symbol: str, out: pd.DataFrame, origin: str) -> None:
         )
     checks += [
         (out["volume"] < 0, "volume {volume} on {date} is negative"),
+        (
+            out["volume"] != np.floor(out["volume"]),
+            "volume {volume} on {date} is not a whole number of shares",
+        ),
         (
             out["volume"] >= MAX_VOLUME,
             f"volume {{volume:g}} on {{date}} is not below {MAX_VOLUME:g}",
