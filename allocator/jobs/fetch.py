@@ -76,9 +76,9 @@ class FetchResult:
         if self.report.failed:
             first = self.report.failed[0]
             names = ", ".join(o.symbol for o in self.report.failed)
-            raise MarketDataError(
-                first.symbol, f"{first.error} (failed symbols: {names}; others were stored)"
-            )
+            stored = ", ".join(o.symbol for o in self.report.outcomes if o.ok)
+            outcome = f"{stored} stored" if stored else "nothing was stored"
+            raise MarketDataError(first.symbol, f"{first.error} (failed: {names}; {outcome})")
         if self.missing:
             raise MissingBarsError(
                 {s: [self.trade_date.isoformat()] for s in self.missing},
