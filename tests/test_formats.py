@@ -10,8 +10,20 @@ import pandas as pd
 import pytest
 
 from allocator.backtest.schedule import ConfigSchedule
-from allocator.jobs.backtest import comparison_for_display, history_start, run_backtest
-from allocator.notebook.formats import count, dollars, metrics_headline, percent, ratio
+from allocator.jobs.backtest import (
+    comparison_for_display,
+    history_start,
+    run_backtest,
+    versus_mix_sentence,
+)
+from allocator.notebook.formats import (
+    count,
+    dollars,
+    metrics_headline,
+    percent,
+    ratio,
+    versus_mix,
+)
 from allocator.notebook.runner import backtest_headline
 from allocator.shell.marketdata.synthetic import SyntheticSource
 from allocator.strategy.config import TradingConfig
@@ -77,6 +89,29 @@ def test_the_comparison_is_shown_in_percent_and_dollars():
     assert shown.loc["strategy", "final value"] == f"${strategy['final_value']:,.0f}"
     assert shown.loc["strategy", "Sharpe"] == f"{strategy['sharpe']:.2f}"
     assert shown.loc["cash", "Sharpe"] == "—" and shown.loc["all SPY", "trades"] == "—"
+    matched = shown["matched to exposure"]
+    assert matched["SPY + cash at exposure"] == percent(strategy["exposure"]) != "—"
+    assert matched["strategy"] == matched["all SPY"] == "—"
+    assert versus_mix_sentence(result).startswith("The strategy ")
+
+
+DEFAULT_2015_2024 = {"sharpe": 0.66, "max_drawdown": -0.191}
+MIX_2015_2024 = {"sharpe": 0.68, "max_drawdown": -0.216, "matched_exposure": 0.601}
+
+
+def test_the_mix_sentence_says_whether_both_counts_are_beaten():
+    assert versus_mix("The strategy", DEFAULT_2015_2024, MIX_2015_2024) == (
+        "The strategy does not beat the SPY + cash mix at the same 60.1 % exposure: its Sharpe "
+        "0.66 is below the mix's 0.68, and its max drawdown -19.1 % is shallower than the mix's "
+        "-21.6 %."
+    )
+    better = {"sharpe": 0.7, "max_drawdown": -0.191}
+    assert versus_mix("It", better, MIX_2015_2024).startswith("It beats the SPY + cash mix at")
+    deeper = {"sharpe": 0.7, "max_drawdown": -0.3}
+    assert "does not beat" in versus_mix("It", deeper, MIX_2015_2024)
+    assert "max drawdown -30.0 % is deeper than" in versus_mix("It", deeper, MIX_2015_2024)
+    idle = {"sharpe": None, "max_drawdown": 0.0}
+    assert "Sharpe — is not comparable with the mix's 0.68" in versus_mix("It", idle, MIX_2015_2024)
 
 
 def _glued(name: str, value) -> nbformat.NotebookNode:
@@ -101,6 +136,15 @@ def test_backtest_headline_reads_the_glued_metrics(tmp_path):
     path = tmp_path / "backtest.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
     assert backtest_headline(path).startswith("TWR 81.8 %, CAGR 6.2 %, Sharpe 0.66")
+    assert "\n" not in backtest_headline(path)  # no comparison glued: the headline alone
+    comparison = {"strategy": DEFAULT_2015_2024, "SPY + cash at exposure": MIX_2015_2024}
+    cell.outputs.append(_glued("comparison", comparison))
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+    assert (
+        backtest_headline(path)
+        .splitlines()[1]
+        .startswith("The strategy does not beat the SPY + cash mix at the same 60.1 % exposure")
+    )
 
     nbformat.write(nbformat.v4.new_notebook(cells=[]), path)
     assert backtest_headline(path) is None

@@ -235,8 +235,9 @@ def test_backtest_notebook_glues_metrics_daily_and_trades(job_env, capfd):
     code = main(["run", "backtest", "-p", "start", "2025-03-03", "-p", "end", "2025-09-30"])
     out, err = capfd.readouterr()
     assert code == 0, err
-    headline = out.strip().splitlines()[-1]
+    headline, versus = out.strip().splitlines()[-2:]
     assert headline.startswith("TWR ") and " %, CAGR " in headline and ", final value $" in headline
+    assert versus.startswith("The strategy ") and " the SPY + cash mix at the same " in versus
     (artifact,) = archived(tmp_path, "backtest")
     report = artifact.with_suffix(".html").name
     (html_path,) = (tmp_path / "reports").rglob(report)
@@ -261,7 +262,11 @@ def test_backtest_notebook_glues_metrics_daily_and_trades(job_env, capfd):
     assert list(daily.columns) == ["date", "deposit", "cash", "positions_value", "total_value"]
     assert len(daily) == len(sessions)
     assert len(glued["trades"]) == metrics["n_trades"]
-    assert set(glued["comparison"]) == {"strategy", "all SPY", "equal weight", "cash"}
+    comparison = glued["comparison"]
+    mixes = {"SPY + cash at exposure", "equal weight + cash at exposure"}
+    assert set(comparison) == {"strategy", "all SPY", "equal weight", "cash", *mixes}
+    for mix in mixes:  # matched to the strategy's own exposure
+        assert comparison[mix]["matched_exposure"] == metrics["exposure"]
     # The two large tables are Parquet beside the notebook, which glues references to them.
     raw = raw_scraps(artifact)
     for name in ("daily", "trades"):

@@ -11,8 +11,9 @@ from typing import Any
 
 import pandas as pd
 
+from allocator.backtest.benchmarks import SPY_MIX
 from allocator.backtest.engine import BacktestResult
-from allocator.notebook.formats import METRIC_FORMATS
+from allocator.notebook.formats import METRIC_FORMATS, versus_mix
 from allocator.research.backtest_job import run_backtest_job
 from allocator.research.replay import (
     CONFIG_SOURCES,
@@ -38,6 +39,7 @@ __all__ = [
     "run_backtest",
     "run_backtest_job",
     "trades_for_glue",
+    "versus_mix_sentence",
 ]
 
 
@@ -88,3 +90,12 @@ def comparison_for_display(result: BacktestResult) -> pd.DataFrame:
         {METRIC_FORMATS[key][0]: table[key].map(METRIC_FORMATS[key][1]) for key in shown},
         index=table.index,
     )
+
+
+def versus_mix_sentence(result: BacktestResult) -> str:
+    """Whether the strategy beats the SPY + cash mix at its own exposure (Sharpe and drawdown),
+    in one sentence with the figures (:func:`~allocator.notebook.formats.versus_mix`)."""
+    table = result.comparison
+    if table is None or SPY_MIX not in table.index:
+        return "No SPY + cash mix to compare with: SPY's bars do not cover the period."
+    return versus_mix("The strategy", table.loc["strategy"], table.loc[SPY_MIX])

@@ -61,6 +61,7 @@ METRIC_FORMATS = {
     "max_drawdown": ("max drawdown", percent),
     "calmar": ("Calmar", ratio),
     "exposure": ("exposure", percent),
+    "matched_exposure": ("matched to exposure", percent),
     "final_value": ("final value", dollars),
     "total_deposits": ("deposits", dollars),
     "n_trades": ("trades", count),
@@ -76,3 +77,36 @@ def metrics_headline(metrics: Mapping[str, object]) -> str:
         label, show = METRIC_FORMATS[key]
         parts.append(f"{label} {show(metrics.get(key))}")
     return ", ".join(parts)
+
+
+def versus_mix(subject: str, strategy: Mapping[str, object], mix: Mapping[str, object]) -> str:
+    """One sentence: does ``subject`` beat the SPY + cash mix at its own exposure on both a
+    higher Sharpe ratio and a shallower maximum drawdown? With the four figures.
+
+    ``strategy`` and ``mix`` hold ``sharpe`` and ``max_drawdown`` (the mix also
+    ``matched_exposure``, the strategy's exposure it was matched to). E.g. "The strategy does not
+    beat the SPY + cash mix at the same 60.1 % exposure: its Sharpe 0.66 is below the mix's 0.68,
+    and its max drawdown -19.1 % is shallower than the mix's -21.6 %."
+    """
+    figures = [{}, {}]
+    clauses = []
+    for key, label, show, better, worse in (
+        ("sharpe", "Sharpe", ratio, "above", "below"),
+        ("max_drawdown", "max drawdown", percent, "shallower than", "deeper than"),
+    ):
+        ours, theirs = _number(strategy.get(key)), _number(mix.get(key))
+        figures[0][key], figures[1][key] = _or_nan(ours), _or_nan(theirs)
+        if ours is None or theirs is None:
+            verb = "not comparable with"
+        else:
+            verb = better if ours > theirs else worse if ours < theirs else "equal to"
+        clauses.append(f"{label} {show(ours)} is {verb} the mix's {show(theirs)}")
+    from allocator.backtest.benchmarks import beats  # here: the CLI imports this module, not pandas
+
+    beat = "beats" if beats(*figures) else "does not beat"
+    at = f"the SPY + cash mix at the same {percent(mix.get('matched_exposure'))} exposure"
+    return f"{subject} {beat} {at}: its {clauses[0]}, and its {clauses[1]}."
+
+
+def _or_nan(number: float | None) -> float:
+    return math.nan if number is None else number

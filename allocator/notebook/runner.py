@@ -200,11 +200,13 @@ def backtest_headline(notebook: Path) -> str | None:
     """The headline of an archived backtest, from its glued ``metrics``; None without them.
 
     E.g. ``TWR 81.8 %, CAGR 6.2 %, Sharpe 0.66, max drawdown -19.1 %, exposure 60.1 %, final
-    value $3,664,029``: what ``allocator run backtest`` prints after the run's summary line.
+    value $3,664,029``: what ``allocator run backtest`` prints after the run's summary line; then,
+    from the glued ``comparison``, whether it beats the SPY + cash mix at its own exposure.
     """
     import scrapbook as sb
 
-    from allocator.notebook.formats import metrics_headline
+    from allocator.backtest.benchmarks import SPY_MIX
+    from allocator.notebook.formats import metrics_headline, versus_mix
 
     try:
         scraps = sb.read_notebook(str(notebook)).scraps
@@ -212,7 +214,13 @@ def backtest_headline(notebook: Path) -> str | None:
         log.debug("cannot read the scraps of %s", notebook, exc_info=True)
         return None
     metrics = scraps["metrics"].data if "metrics" in scraps else None
-    return metrics_headline(metrics) if isinstance(metrics, dict) else None
+    if not isinstance(metrics, dict):
+        return None
+    comparison = scraps["comparison"].data if "comparison" in scraps else {}
+    if not (isinstance(comparison, dict) and SPY_MIX in comparison and "strategy" in comparison):
+        return metrics_headline(metrics)
+    mix = versus_mix("The strategy", comparison["strategy"], comparison[SPY_MIX])
+    return f"{metrics_headline(metrics)}\n{mix}"
 
 
 def _engine_for(settings: Settings) -> sa.Engine:
