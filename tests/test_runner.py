@@ -394,6 +394,9 @@ def test_p_values_are_read_by_the_type_of_the_notebooks_default(job, pairs, expe
     "job, pairs, message",
     [
         ("signal", [("replace", "maybe")], "parameter 'replace' takes True or False"),
+        ("signal", [("replace", "True ")], r"takes True or False .*not 'True '"),
+        ("signal", [("replace", " yes")], r"takes True or False .*not ' yes'"),
+        ("signal", [("replace", "1\n")], "parameter 'replace' takes True or False"),
         ("tune", [("months", "three")], "parameter 'months' takes a number like its default"),
         ("tune", [("months", "2.5")], "parameter 'months' takes a whole number"),
         ("tune", [("months", "9" * 5000)], "is 5,000 characters long"),

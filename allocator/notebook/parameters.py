@@ -28,8 +28,8 @@ from allocator.shell.settings import mask_url
 TRADE_DATE = "trade_date"
 
 _SECRET_NAME = re.compile(r"(?i)(key|password|passwd|secret|token|credential|database_url|dsn)")
-_INT = re.compile(r"^[+-]?\d+$")
-_FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
+_INT = re.compile(r"^[+-]?\d+\Z")
+_FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?\Z")
 _LITERALS = {"True": True, "true": True, "False": False, "false": False, "None": None}
 
 
@@ -180,7 +180,7 @@ def _default_of(spec: Mapping) -> object:
 def _as_bool(name: str, value: object) -> bool:
     if isinstance(value, bool):
         return value
-    word = str(value).strip().lower()
+    word = str(value).lower()  # strict: 'True ' is a typo to show, not a yes to guess
     if word in TRUE_WORDS:
         return True
     if word in FALSE_WORDS:
