@@ -190,6 +190,23 @@ def test_too_short_history_names_what_the_signal_needs():
         run_backtest(bars_for(START, END), START, START, schedule)
 
 
+def test_the_first_date_with_a_full_window_named_by_the_error_is_one_that_works():
+    """Bars from 2023-01-03, a start on 2024-01-03: the named date starts, the session before
+    it does not (it once named the last close of the first full window, a session early)."""
+    schedule = ConfigSchedule.constant(TradingConfig())
+    end = dt.date(2024, 2, 29)
+    bars = bars_for(dt.date(2023, 1, 3), end)
+    with pytest.raises(BacktestError, match="not enough history before 2024-01-03") as caught:
+        run_backtest(bars, dt.date(2024, 1, 3), end, schedule, with_benchmarks=False)
+    named = dt.date.fromisoformat(str(caught.value).split("full window is ")[1][:10])
+    assert named > dt.date(2024, 1, 3)
+    first = run_backtest(bars, named, end, schedule, with_benchmarks=False)
+    assert first.daily["date"].iloc[0] == named
+    earlier = calendar.previous_session(named)
+    with pytest.raises(BacktestError, match=f"full window is {named}"):
+        run_backtest(bars, earlier, end, schedule, with_benchmarks=False)
+
+
 def test_a_gap_inside_the_period_names_the_symbol_and_the_dates(bars):
     holed = bars[~((bars["symbol"] == "QQQ") & (bars["date"] == dt.date(2024, 4, 2)))]
     with pytest.raises(MissingBarsError, match="QQQ: 2024-04-02"):

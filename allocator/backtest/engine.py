@@ -220,18 +220,34 @@ class MarketStates:
         return self._cache[key]
 
 
+def _state_row(as_of: dt.date | None, states: MarketStateTable | None) -> int | None:
+    """The row of the state at the close ``as_of``; None when there is none."""
+    return None if as_of is None or states is None else states.row_of.get(as_of)
+
+
+def first_full_window_day(dates: list[dt.date], states: MarketStateTable | None) -> dt.date | None:
+    """The first of ``dates`` whose previous date has a state: the first day a backtest may start.
+
+    The same rule :func:`_state_before` checks (a day needs the state of the close before it).
+    """
+    pairs = zip(dates, dates[1:], strict=False)
+    return next((day for before, day in pairs if _state_row(before, states) is not None), None)
+
+
 def _state_before(
     day: dt.date,
-    as_of: dt.date | None,
+    dates: list[dt.date],
+    i: int,
     states: MarketStateTable | None,
     config: TradingConfig,
 ) -> MarketState:
-    """The market state of the last close before ``day``, or a clear error when there is none."""
+    """The market state of the last close before ``day`` (``dates[i]``), or a clear error."""
+    as_of = dates[i - 1] if i > 0 else None
     if as_of is None:
         raise BacktestError(f"no bar before {day}: the signal needs history before the start")
-    row = states.row_of.get(as_of) if states is not None else None
+    row = _state_row(as_of, states)
     if row is None:
-        first = states.dates[0] if states else None
+        first = first_full_window_day(dates, states)
         raise BacktestError(
             f"not enough history before {day}: the signal needs "
             f"{required_history(config)} closes per asset; the first date with a full "
@@ -291,7 +307,7 @@ def simulate(
             table = states.of(config)
             assets = frozenset(config.assets)
         i = index[day]
-        market = _state_before(day, dates[i - 1] if i > 0 else None, table, config)
+        market = _state_before(day, dates, i, table, config)
         outside = state.book.positions.keys() - assets  # held, but dropped by the config
         last = prices.last_closes(sorted(outside), market.as_of) if outside else None
         outcome = step_session(state, day, market, config, opens[day], closes[day], last)
