@@ -72,6 +72,38 @@ def test_health_is_503_on_an_empty_database(tmp_path):
     assert response.json()["migration_current"] is False
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_database_that_goes_down_is_answered_503_with_a_short_page(backend, tmp_path):
+    url, drop = create_database_url(backend, tmp_path)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    app = create_app(settings_for(url, tmp_path), WebSettings())
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/api/runs").status_code == 200
+        if backend == "sqlite":  # the file gone, a folder in its place: it cannot be opened
+            database = tmp_path / "test.sqlite3"
+            database.unlink()
+            database.mkdir()
+        else:
+            drop()
+        app.state.engine.dispose()  # the next request opens a new connection
+        for path in ("/api/runs", "/api/portfolio", "/api/trades"):
+            response = client.get(path)
+            assert response.status_code == 503, (path, response.text)
+            assert response.json() == {
+                "detail": "the database is unavailable: try again in a minute"
+            }
+            assert response.headers["retry-after"] == "30"
+        for path in ("/runs", "/runs/1"):
+            page = client.get(path)
+            assert page.status_code == 503, (path, page.text)
+            assert "<h1>Database unavailable</h1>" in page.text
+            assert "Traceback" not in page.text and str(tmp_path) not in page.text
+            assert "127.0.0.1" not in page.text
+    drop()
+
+
 def test_prices_filter_and_page(client):
     first = client.get("/api/prices", params={"symbol": "spy", "start": "2026-11-02", "limit": 2})
     body = first.json()

@@ -2,27 +2,37 @@
 
 Requests pass, outermost first: CORS (only with explicit origins), the bearer token (only when
 one is configured), the read-only gate (GET and HEAD; HEAD answered as GET without a body), then
-the API, the pages and the artifacts.
+the API, the pages and the artifacts. A database that cannot be reached is answered 503 with a
+short page (JSON under ``/api/``), never a bare 500 (:func:`database_unavailable`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from allocator import __version__
+from allocator.exceptions import DatabaseError
 from allocator.shell.persistence import make_engine
-from allocator.shell.settings import Settings, get_settings
+from allocator.shell.settings import Settings, get_settings, mask_url
 from allocator.web import api, artifacts, pages
 from allocator.web.security import WebSettings, bearer_matches, read_web_settings
 
+log = logging.getLogger(__name__)
+
 READ_METHODS = ("GET", "HEAD")
+#: What a database that is down, refusing connections or not migrated raises.
+DATABASE_DOWN = (sa.exc.OperationalError, sa.exc.InterfaceError, DatabaseError)
+#: Seconds a client is asked to wait before it asks again.
+RETRY_AFTER = "30"
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"SAMEORIGIN"),
@@ -82,6 +92,27 @@ class BearerToken:
         await self.app(scope, receive, send)
 
 
+def database_unavailable(request: Request, exc: Exception) -> Response:
+    """503 for a request the database cannot answer: JSON under ``/api/``, else a short page.
+
+    The reason (with host, user or file path) goes to the log on one line, masked; the answer
+    says only what happened (``/api/health`` says more).
+    """
+    original = getattr(exc, "orig", None) or exc
+    reason = (str(original).strip().splitlines() or [type(exc).__name__])[0]
+    log.warning("database unavailable for %s: %s", request.url.path, mask_url(reason))
+    message = "the database is unavailable: try again in a minute"
+    headers = {"Retry-After": RETRY_AFTER}
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": message}, status_code=503, headers=headers)
+    from allocator.web.pages import templates
+
+    page = templates.TemplateResponse(request, "unavailable.html", {"message": message})
+    page.status_code = 503
+    page.headers.update(headers)
+    return page
+
+
 def create_app(settings: Settings | None = None, web: WebSettings | None = None) -> FastAPI:
     """The app over ``settings.database_url`` and the runs and reports folders."""
     settings = settings or get_settings()
@@ -103,6 +134,8 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
     app.state.engine = engine
     app.state.artifact_folders = {"reports": settings.reports_dir, "runs": settings.runs_dir}
     app.add_exception_handler(RequestValidationError, api.invalid_request)
+    for error in DATABASE_DOWN:
+        app.add_exception_handler(error, database_unavailable)
     app.include_router(api.router)
     app.include_router(artifacts.router)
     app.include_router(pages.router)
