@@ -1,16 +1,15 @@
 """The research sweep: grids checked before anything runs, Dask results equal to serial ones,
-the scheduler-address path, and the study's objective and target."""
+the scheduler-address path, and the SPY + cash mix beside every point."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from allocator.backtest.study import choose, eligible_rows, target_check
 from allocator.backtest.benchmarks import SPY_MIX
 from allocator.backtest.sweep import SPY_MIX_COLUMNS, expand_grid, parse_grid, pivot_metric
 from allocator.cli.commands import main
-from allocator.exceptions import BacktestError, ConfigValidationError, JobError
+from allocator.exceptions import ConfigValidationError, JobError
 from allocator.jobs.sweep import run_sweep
 from allocator.research.backtest_job import run_backtest_job
 from allocator.strategy.config import preset
@@ -128,38 +127,3 @@ def test_pivot_averages_over_the_other_parameters(serial):
     with pytest.raises(ConfigValidationError, match="bogus: is not a column"):
         pivot_metric(serial, "cash_deploy_rate", "bogus", "exposure")
     assert parse_grid(GRID) == GRID
-
-
-# --- the study's objective and target --------------------------------------------------------
-
-TABLE = pd.DataFrame(
-    {
-        "cash_deploy_rate": [0.0, 0.05, 0.1, 0.2],
-        "sharpe": [0.9, 0.5, 0.6, 0.7],
-        "exposure": [0.05, 0.6, 0.7, 0.9],
-        "max_drawdown": [-0.02, -0.20, -0.30, -0.45],
-    }
-)
-
-
-def test_the_objective_takes_the_best_sharpe_within_the_constraints():
-    # all-SPY's drawdown -0.5: the floor is -0.333; row 0 is too idle, row 3 too deep
-    assert eligible_rows(TABLE, -0.5).tolist() == [False, True, True, False]
-    choice = choose(TABLE, ["cash_deploy_rate"], -0.5)
-    assert choice.overrides == {"cash_deploy_rate": 0.1}
-    assert (choice.eligible, choice.candidates) == (2, 4)
-    with pytest.raises(BacktestError, match="no config of the 4 in the grid"):
-        choose(TABLE, ["cash_deploy_rate"], -0.1)
-
-
-def test_the_target_compares_with_all_spy():
-    check = target_check(
-        {"exposure": 0.6, "max_drawdown": -0.19, "sharpe": 0.66},
-        {"max_drawdown": -0.34, "sharpe": 0.68},
-    )
-    assert check["met"].tolist() == [True, True, True]
-    check = target_check(
-        {"exposure": 0.4, "max_drawdown": -0.3, "sharpe": 0.5},
-        {"max_drawdown": -0.34, "sharpe": 0.68},
-    )
-    assert check["met"].tolist() == [False, False, False]
