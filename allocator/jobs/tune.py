@@ -32,10 +32,10 @@ from allocator.portfolio.session import StrategyState
 from allocator.research.cluster import dask_client, scheduler_address
 from allocator.research.monthly import (
     CLOSES_BEFORE,
-    HISTORY_MONTHS,
     MONTHS,
     BookHistory,
     MonthlyTuning,
+    bars_since,
     cluster_replay,
     months_before,
     proposed_only,
@@ -195,7 +195,7 @@ def tune(
             return TuneResult(day, "already tuned", existing, base, None, None, message)
         inputs = _inputs(conn, day, base, months)
     chosen = design_named(design)
-    since = months_before(day, chosen.replay_months or HISTORY_MONTHS)
+    since = bars_since(day, chosen)
     schedule = ConfigSchedule.constant(base.config)
     bars = load_bars_for(schedule, since, calendar.previous_session(day), "database", engine=engine)
     tuned = partial(tune_month, inputs, bars=bars, design=chosen, history=book_history(engine))

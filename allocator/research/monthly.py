@@ -43,8 +43,10 @@ MONTHS = 3
 REPLAY_MONTHS = 12
 #: Sessions of closes read before the first trade (the conditions' window and the market index).
 CLOSES_BEFORE = 40
-#: Months of bars a replay may reach back when the design's window is not capped (``None``).
+#: Months of bars a replay may reach back when the design's window is not capped (``None``),
+#: and the earliest date it reads (the calendar starts in 1990; a window needs a year before).
 HISTORY_MONTHS = 12 * 30
+EARLIEST = dt.date(1991, 1, 2)
 #: Sessions in a month, for a design's least history in months.
 SESSIONS_PER_MONTH = 21
 
@@ -81,6 +83,12 @@ def months_before(day: dt.date, months: int) -> dt.date:
     """The first day of the month ``months`` months before ``day``'s month."""
     index = day.year * 12 + day.month - 1 - months
     return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def bars_since(day: dt.date, design: TuningDesign) -> dt.date:
+    """The first date of bars a tuning on ``day`` may read with ``design`` (its window, and a
+    month more; all history from :data:`EARLIEST` when the window is not capped)."""
+    return max(months_before(day, (design.replay_months or HISTORY_MONTHS) + 1), EARLIEST)
 
 
 def replay_sessions(day: dt.date, months: int = REPLAY_MONTHS) -> list[dt.date]:

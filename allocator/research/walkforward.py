@@ -17,9 +17,9 @@ import pandas as pd
 from allocator.backtest.engine import BacktestResult
 from allocator.research.cluster import dask_client, scheduler_address
 from allocator.research.monthly import (
-    HISTORY_MONTHS,
     MonthlyTuning,
     Replay,
+    bars_since,
     cluster_replay,
     months_before,
     walk_forward_retune,
@@ -48,8 +48,7 @@ def walk_forward_backtest(
     The result's ``tuning_log`` holds each month's tuning, and ``persistence`` how each accepted
     change did afterwards (:func:`persistence`).
     """
-    reach = design.replay_months or HISTORY_MONTHS
-    first = months_before(start, reach + 1)
+    first = bars_since(start, design)
     bars = load_bars_for(schedule, first, end, data_source, engine=engine, csv_dir=csv_dir)
     log: list[MonthlyTuning] = []
     states: dict = {}

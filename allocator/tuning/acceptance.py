@@ -18,6 +18,10 @@ A :class:`TuningDesign` says
   more than ``margin`` and, with ``subwindow_months``, it also beats it in at least
   ``min_subwindow_share`` of the consecutive sub-windows of that length (counted back from the
   tuning date), so one lucky stretch cannot carry it;
+- ``alpha``: with sub-windows, a statistical bar across the candidates tried: the mean of the
+  candidate's sub-window ``J`` gains, over its standard error, must exceed the normal quantile
+  ``z(1 - alpha / N)`` for ``N`` candidates (Bonferroni: the chance that any of ``N`` candidates
+  with no real gain passes stays below ``alpha``);
 - ``max_drift_steps``: how many of its steps (:data:`~.recommend.STEPS`) a parameter may drift
   from the preset in all (shrinkage toward the preset), or ``None`` for no cap.
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -63,6 +68,7 @@ class TuningDesign:
     subwindow_months: int | None = None
     min_subwindow_share: float = 0.0
     max_drift_steps: float | None = None
+    alpha: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,6 +108,28 @@ DESIGNS: dict[str, TuningDesign] = {
             min_replay_months=36,
             subwindow_months=12,
             min_subwindow_share=0.8,
+        ),
+        TuningDesign(
+            "expanding_empty_subwindows",
+            replay_months=None,
+            min_replay_months=36,
+            subwindow_months=12,
+            min_subwindow_share=0.8,
+        ),
+        TuningDesign(
+            "five_years_ttest",
+            replay_months=60,
+            continuing_book=True,
+            min_replay_months=36,
+            subwindow_months=12,
+            alpha=0.05,
+        ),
+        TuningDesign(
+            "expanding_empty_ttest",
+            replay_months=None,
+            min_replay_months=36,
+            subwindow_months=12,
+            alpha=0.05,
         ),
     )
 }
@@ -186,8 +214,15 @@ class Verdict:
     passes: bool
 
 
-def judge(current: Curve, candidate: Curve, config: TradingConfig, design: TuningDesign) -> Verdict:
-    """Whether ``candidate`` clears the design's bar against ``current`` (module doc)."""
+def judge(
+    current: Curve,
+    candidate: Curve,
+    config: TradingConfig,
+    design: TuningDesign,
+    tried: int = 1,
+) -> Verdict:
+    """Whether ``candidate`` clears the design's bar against ``current`` (module doc);
+    ``tried``: how many candidates were replayed (the ``alpha`` bar's ``N``)."""
     gain = (
         curve_metrics(candidate, config)["objective"] - curve_metrics(current, config)["objective"]
     )
@@ -199,7 +234,22 @@ def judge(current: Curve, candidate: Curve, config: TradingConfig, design: Tunin
         windows = len(mine)
         wins = sum(a > b for a, b in zip(mine, theirs, strict=True))
         passes = passes and windows > 0 and wins >= design.min_subwindow_share * windows
+        if design.alpha is not None:
+            gains = np.array(mine) - np.array(theirs)
+            passes = passes and t_statistic(gains) > NormalDist().inv_cdf(1 - design.alpha / tried)
     return Verdict(gain, wins, windows, passes)
+
+
+def t_statistic(gains: np.ndarray) -> float:
+    """``mean / (std(ddof=1) / sqrt(n))`` of the sub-window gains; NaN under 3 of them, and
+    +inf when they are all equal and positive."""
+    if len(gains) < 3:
+        return math.nan
+    spread = float(np.std(gains, ddof=1))
+    mean = float(np.mean(gains))
+    if spread == 0.0:
+        return math.inf if mean > 0 else math.nan
+    return mean / (spread / math.sqrt(len(gains)))
 
 
 def drift_allowed(preset: TradingConfig, new: TradingConfig, design: TuningDesign) -> str | None:

@@ -141,7 +141,8 @@ def decide_change(
     )
     if len(table) == 1:
         return TuningDecision(table, None, None, "no candidate to replay: the config stays")
-    verdicts = [judge(curves[0], c, config, design) for c in curves[1:]]
+    tried = len(curves) - 1
+    verdicts = [judge(curves[0], c, config, design, tried) for c in curves[1:]]
     table["gain"] = [0.0] + [v.gain for v in verdicts]
     table["subwindows_won"] = [""] + [
         f"{v.wins}/{v.windows}" if v.windows else "" for v in verdicts
@@ -194,4 +195,6 @@ def _bar(design: TuningDesign) -> str:
             f" and do better in at least {design.min_subwindow_share:.0%} of its "
             f"{design.subwindow_months}-month sub-windows"
         )
+    if design.alpha is not None:
+        text += f", with a sub-window gain significant at {design.alpha:g} across the candidates"
     return text
