@@ -3,11 +3,21 @@ the scheduler-address path, and the SPY + cash mix beside every point."""
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+
 import pandas as pd
 import pytest
 
 from allocator.backtest.benchmarks import SPY_MIX
-from allocator.backtest.sweep import SPY_MIX_COLUMNS, expand_grid, parse_grid, pivot_metric
+from allocator.backtest.sweep import (
+    SPY_MIX_COLUMNS,
+    expand_grid,
+    parse_grid,
+    pivot_metric,
+    spy_leg_of,
+    spy_mix_columns,
+)
 from allocator.cli.commands import main
 from allocator.exceptions import ConfigValidationError, JobError
 from allocator.jobs.sweep import run_sweep
@@ -119,6 +129,21 @@ def test_each_point_carries_the_spy_mix_at_its_own_exposure(serial):
         )
         wins = row.sharpe > mix.sharpe and row.max_drawdown > mix.max_drawdown
         assert row.beats_spy_mix == wins
+
+
+def test_without_spy_or_exposure_the_mix_columns_are_nan_and_not_beaten():
+    bars = pd.DataFrame(
+        {"symbol": ["QQQ"], "date": [dt.date(2024, 1, 2)], "open": [1.0], "close": [1.0]}
+    )
+    assert spy_leg_of(bars, [dt.date(2024, 1, 2)]) is None
+    spy = bars.assign(symbol="SPY")
+    assert spy_leg_of(spy, [dt.date(2024, 1, 2), dt.date(2024, 1, 3)]) is None  # a close missing
+    strategy = {"exposure": 0.5, "sharpe": 1.0, "max_drawdown": -0.1}
+    for leg, figures in [(None, strategy), (spy_leg_of(spy, [dt.date(2024, 1, 2)]), {})]:
+        figures = figures or {**strategy, "exposure": math.nan}
+        columns = spy_mix_columns(leg, [1000.0], figures)
+        assert list(columns) == list(SPY_MIX_COLUMNS) and columns["beats_spy_mix"] is False
+        assert all(math.isnan(columns[k]) for k in SPY_MIX_COLUMNS[:-1])
 
 
 def test_pivot_averages_over_the_other_parameters(serial):
