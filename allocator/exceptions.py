@@ -84,5 +84,13 @@ class JobError(AllocatorError):
     """A job was asked for something it cannot do (bad argument, unknown job)."""
 
 
+class MixedHistoryError(JobError):
+    """Synthetic bars and real ones would meet in one database, or in one backtest.
+
+    Refused before anything is written: a database holds one kind of history (the synthetic
+    market's made-up prices, or a real source's), and a backtest reads one source unless asked.
+    """
+
+
 class BacktestError(AllocatorError):
     """The backtest cannot run over the period asked for (history, configs)."""

@@ -38,7 +38,7 @@ from allocator.shell.persistence.schema import job_runs, price_history, trades
 from allocator.shell.persistence.signals import get_signal
 from allocator.strategy.decision import decide
 from allocator.strategy.market_state import signal_state
-from tests.helpers import seed
+from tests.helpers import seed, vendor_history
 
 pytestmark = pytest.mark.notebook
 
@@ -185,7 +185,7 @@ def test_fetch_notebook_vendor_error_fails_visibly_and_keeps_the_rest(job_env, c
 
 def test_signal_then_execute_then_fetch_notebooks(job_env, capfd):
     tmp_path, engine, vendor = job_env
-    seed(engine, dt.date(2025, 9, 1), PREVIOUS)
+    seed(engine, dt.date(2025, 9, 1), PREVIOUS, source=vendor_history())
     vendor.visible_through = PREVIOUS
 
     assert main(["run", "signal", "--date", str(DAY)]) == 0

@@ -20,7 +20,7 @@ from allocator.shell.persistence import make_engine
 from allocator.shell.persistence.migrate import upgrade
 from allocator.shell.persistence.schema import daily_signals, trades
 from allocator.shell.settings import get_settings
-from tests.helpers import seed
+from tests.helpers import seed, vendor_history
 
 SYMBOLS = ("SPY", "QQQ", "DIA")
 # In the synthetic market these ten sessions turn from bullish to bearish.
@@ -39,7 +39,7 @@ def test_ten_sessions_of_the_schedule_need_no_manual_step(database_url, fake_ven
     settings = get_settings()
     engine = make_engine(database_url)
     upgrade(engine)
-    seed(engine, dt.date(2023, 6, 1), calendar.previous_session(FIRST))
+    seed(engine, dt.date(2023, 6, 1), calendar.previous_session(FIRST), source=vendor_history())
 
     sessions = calendar.sessions_between(FIRST, LAST)
     assert len(sessions) == 10

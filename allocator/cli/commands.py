@@ -107,6 +107,10 @@ def cmd_backfill(args) -> int:
     from allocator.shell.marketdata import make_source
 
     settings = get_settings()
+    if args.replace_synthetic and args.source == "synthetic":
+        raise JobError(
+            "--replace-synthetic replaces synthetic bars by real ones: give a real --source"
+        )
     start, end = resolve_range(days=args.days, start=args.start, end=args.end)
     symbols = checked_symbols(args.symbols, "--symbols") if args.symbols else None
     source = make_source(
@@ -114,7 +118,15 @@ def cmd_backfill(args) -> int:
     )
     engine = _migrated_engine(settings)
     print(f"backfill {start}..{end} from {args.source} into {settings.masked_database_url}")
-    report = backfill(engine, source, start, end, symbols, on_revision=args.on_revision)
+    report = backfill(
+        engine,
+        source,
+        start,
+        end,
+        symbols,
+        on_revision=args.on_revision,
+        replace_synthetic=args.replace_synthetic,
+    )
     print(report.summary().drop(columns=["error"]).to_string(index=False))
     for failed in report.failed:
         print(f"FAILED {failed.symbol}: {failed.error}", file=sys.stderr)
@@ -156,6 +168,12 @@ def _add_backfill_parser(sub) -> None:
         default="update",
         help="a stored bar the source now reports differently: update (store a revision of the "
         "same source), keep (keep the stored bar), replace (also overwrite another source's bar)",
+    )
+    bf.add_argument(
+        "--replace-synthetic",
+        action="store_true",
+        help="a database holding synthetic bars (the demo's made-up market) refuses a real "
+        "source: delete every synthetic bar first, then store the real ones",
     )
     bf.set_defaults(func=cmd_backfill)
 

@@ -59,7 +59,21 @@ def backfill(
     *,
     on_revision: str = "update",
     progress: bool | None = None,
+    replace_synthetic: bool = False,
 ) -> IngestReport:
-    """Store every session bar of ``symbols`` in [start, end]; a re-run inserts nothing new."""
+    """Store every session bar of ``symbols`` in [start, end]; a re-run inserts nothing new.
+
+    ``replace_synthetic`` deletes the database's synthetic bars before a real source stores
+    its own (:func:`~allocator.jobs.ingest.refuse_mixed_history`).
+    """
     symbols = checked_symbols(symbols or default_symbols(engine), "--symbols")
-    return ingest(engine, source, symbols, start, end, on_revision=on_revision, progress=progress)
+    return ingest(
+        engine,
+        source,
+        symbols,
+        start,
+        end,
+        on_revision=on_revision,
+        progress=progress,
+        replace_synthetic=replace_synthetic,
+    )

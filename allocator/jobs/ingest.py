@@ -14,12 +14,24 @@ from dataclasses import dataclass, field
 import pandas as pd
 import sqlalchemy as sa
 
-from allocator.exceptions import AllocatorError, ConfigNotFoundError, JobError, MarketDataError
+from allocator.exceptions import (
+    AllocatorError,
+    ConfigNotFoundError,
+    JobError,
+    MarketDataError,
+    MixedHistoryError,
+)
 from allocator.shell import calendar
 from allocator.shell.marketdata.base import MarketDataSource
 from allocator.shell.persistence import ledger
 from allocator.shell.persistence.configs import active_version
-from allocator.shell.persistence.prices import UpsertResult, stored_sources, upsert_bars
+from allocator.shell.persistence.prices import (
+    UpsertResult,
+    delete_source_bars,
+    stored_sources,
+    symbols_from_source,
+    upsert_bars,
+)
 from allocator.shell.persistence.runlock import writer_lock
 from allocator.strategy.config import DEFAULT_ASSETS
 from allocator.strategy.symbols import first_symbol_problem, split_symbols
@@ -126,16 +138,19 @@ def ingest(
     *,
     on_revision: str = "update",
     progress: bool | None = None,
+    replace_synthetic: bool = False,
 ) -> IngestReport:
     """Fetch ``symbols`` from ``source`` over [start, end] and upsert NYSE-session bars.
 
-    The synthetic market is refused on a database that holds bars from any other source: its
-    made-up prices must never mix with real history. Ingests take turns (the ``prices`` writer
-    lock, held from that check to the last symbol), so two run at the same time store what
-    they would have stored one after the other, never a mix of their sources.
+    One kind of history per database (:func:`refuse_mixed_history`): the synthetic market is
+    refused on a database that holds real bars, and a real source on one that holds synthetic
+    bars, unless ``replace_synthetic`` deletes those first. Ingests take turns (the ``prices``
+    writer lock, held from that check to the last symbol), so two run at the same time store
+    what they would have stored one after the other, never a mix of their sources.
     """
     symbols = checked_symbols(symbols)
     with writer_lock(engine, "prices"):
+        refuse_mixed_history(engine, source.name, symbols, replace_synthetic=replace_synthetic)
         return _ingest_locked(engine, source, symbols, start, end, on_revision, progress)
 
 
@@ -150,7 +165,6 @@ def _ingest_locked(
 ) -> IngestReport:
     from tqdm import tqdm
 
-    refuse_synthetic_over_real(engine, source.name)
     sessions = calendar.sessions_between(start, end)
     report = IngestReport(
         source=source.name, start=start, end=end, last_session=sessions[-1] if sessions else None
@@ -229,15 +243,54 @@ def _quiet(progress: bool | None) -> bool | None:
     return None if progress is None else not progress
 
 
-def refuse_synthetic_over_real(engine: sa.Engine, source_name: str) -> None:
-    """Raise :class:`MarketDataError` when synthetic bars would join another source's bars."""
-    if source_name != "synthetic":
+#: The name of the synthetic market's source (``SyntheticSource.name``).
+SYNTHETIC = "synthetic"
+
+
+def refuse_mixed_history(
+    engine: sa.Engine,
+    source_name: str,
+    symbols: Sequence[str] = (),
+    *,
+    replace_synthetic: bool = False,
+) -> None:
+    """Raise :class:`MixedHistoryError` when ``source_name``'s bars would mix two kinds of history.
+
+    The synthetic market's made-up prices and a real source's never share a database: a
+    backtest over both would read a made-up market up to one day and the real one after it.
+    The synthetic source is refused on a database holding real bars; a real source on one
+    holding synthetic bars, unless ``replace_synthetic``, which deletes every synthetic bar
+    first (signals and trades already recorded stay as they were recorded).
+    """
+    with engine.connect() as conn:
+        sources = stored_sources(conn)
+    if source_name == SYNTHETIC:
+        others = sorted(sources - {SYNTHETIC})
+        if others:
+            raise MixedHistoryError(
+                f"the database holds bars from {', '.join(others)}: the synthetic market would "
+                "mix made-up prices with that history; use another DATABASE_URL to try things out"
+            )
+        return
+    if SYNTHETIC not in sources:
+        return
+    if replace_synthetic:
+        with engine.begin() as conn:
+            held = symbols_from_source(conn, SYNTHETIC)
+            deleted = delete_source_bars(conn, SYNTHETIC)
+        log.warning(
+            "deleted %d synthetic bars of %s before storing %s bars (--replace-synthetic)",
+            deleted,
+            ", ".join(held),
+            source_name,
+        )
         return
     with engine.connect() as conn:
-        others = sorted(stored_sources(conn) - {"synthetic"})
-    if others:
-        raise MarketDataError(
-            "synthetic",
-            f"the database holds bars from {', '.join(others)}: the synthetic market would mix "
-            "made-up prices with that history; use another DATABASE_URL to try things out",
-        )
+        held = symbols_from_source(conn, SYNTHETIC)
+    named = [s for s in symbols if s in held] or held
+    raise MixedHistoryError(
+        f"{', '.join(named)}: the stored bars are synthetic (made-up prices, e.g. the demo's) "
+        f"and {source_name} bars must not mix with them: use a new DATABASE_URL for real "
+        "history, or pass --replace-synthetic to `allocator backfill` to delete the synthetic "
+        "bars first"
+    )

@@ -152,6 +152,17 @@ def stored_sources(conn: sa.Connection) -> set[str]:
     return set(conn.execute(sa.select(price_history.c.source).distinct()).scalars())
 
 
+def symbols_from_source(conn: sa.Connection, source: str) -> list[str]:
+    """The symbols that have bars from ``source``, sorted."""
+    stmt = sa.select(price_history.c.symbol).where(price_history.c.source == source).distinct()
+    return sorted(conn.execute(stmt).scalars())
+
+
+def delete_source_bars(conn: sa.Connection, source: str) -> int:
+    """Delete every bar stored from ``source``; the number deleted. In the caller's transaction."""
+    return conn.execute(price_history.delete().where(price_history.c.source == source)).rowcount
+
+
 def upsert_bars(
     conn: sa.Connection,
     symbol: str,
