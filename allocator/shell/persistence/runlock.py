@@ -3,10 +3,14 @@
 - **PostgreSQL:** a session-level advisory lock, on a connection the runner keeps open for the
   run. The server releases it when that connection closes, so also when the runner dies. The
   connection's ``application_name`` carries the holder's PID and host, so a refused run can name
-  it (with the time the holder connected).
-- **SQLite:** an exclusive ``flock`` on a lock file in a ``<database>.locks/`` folder beside the
-  database file. The operating system releases it when the runner dies. The holder writes its
-  PID, host and start time into the file.
+  it (with the time the holder connected). Advisory locks belong to one database of the server,
+  however the URL spells it.
+- **SQLite:** an exclusive ``flock`` on a lock file in a folder named by the database file's
+  identity (device and inode), not by the path it was opened by: a hard link, a symlink or
+  ``./x/../db.sqlite3`` reach the same locks. The folder is ``/run/lock/capital-allocator/
+  sqlite-<device>-<inode>/`` (the system's lock folder, emptied at boot), or the same under the
+  temporary folder where ``/run/lock`` is not writable. The operating system releases a ``flock``
+  when the runner dies. The holder writes its PID, host and start time into the file.
 
 Both are released by the death of the process that holds them, which is what makes a ``running``
 row with a free lock an abandoned run (:func:`lock_is_free`).
@@ -20,6 +24,8 @@ import fcntl
 import json
 import os
 import socket
+import stat
+import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,6 +38,9 @@ from allocator.exceptions import AllocatorError, DatabaseError
 #: The first key of every advisory lock this project takes ("ALLC"), so they cannot collide with
 #: another application's locks in the same database.
 LOCK_NAMESPACE = 0x414C4C43
+#: The system's folder for lock files (FHS); the temporary folder when it is not writable.
+SYSTEM_LOCK_DIR = Path("/run/lock")
+LOCK_FOLDER = "capital-allocator"
 
 
 @dataclass(frozen=True)
@@ -79,26 +88,57 @@ def _run_name(job: str, trade_date: dt.date) -> str:
     return f"{job}-{trade_date.isoformat()}"
 
 
-def _sqlite_lock_path(engine: sa.Engine, name: str) -> Path:
+def _sqlite_file(engine: sa.Engine) -> Path:
     database = engine.url.database or ""
     if database.startswith("file:"):  # a URI filename (sqlite:///file:PATH?mode=ro&uri=true)
         database = database.removeprefix("file:").split("?", 1)[0]
     if not database or database == ":memory:":
         raise DatabaseError("a run lock needs a SQLite database file, not an in-memory database")
-    path = Path(database).expanduser()
-    return path.parent / f"{path.name}.locks" / f"{name}.lock"
+    return Path(database).expanduser()
+
+
+def lock_root() -> Path:
+    """The machine's folder of this project's lock folders (see the module docstring)."""
+    base = SYSTEM_LOCK_DIR
+    if not (base.is_dir() and os.access(base, os.W_OK | os.X_OK)):
+        base = Path(tempfile.gettempdir())
+    return base / LOCK_FOLDER
+
+
+def _make_lock_root(root: Path) -> None:
+    """Create ``root`` shared like ``/run/lock`` (any user, sticky), whatever the umask."""
+    try:
+        root.mkdir()
+    except FileExistsError:
+        return
+    root.chmod(stat.S_IRWXU | stat.S_IRWXG | stat.S_IRWXO | stat.S_ISVTX)
+
+
+def sqlite_lock_dir(engine: sa.Engine) -> Path:
+    """The lock folder of the SQLite file ``engine`` opens, named by its device and inode."""
+    path = _sqlite_file(engine)
+    try:
+        identity = path.stat()  # follows symlinks: the file itself
+    except OSError as exc:
+        raise DatabaseError(
+            f"cannot lock the SQLite database {path}: {exc.strerror}; check DATABASE_URL "
+            f"(`allocator db upgrade` creates the database)"
+        ) from None
+    return lock_root() / f"sqlite-{identity.st_dev}-{identity.st_ino}"
 
 
 @contextlib.contextmanager
 def _sqlite_lock(engine: sa.Engine, name: str, busy: Busy | None) -> Iterator[None]:
-    path = _sqlite_lock_path(engine, name)
+    folder = sqlite_lock_dir(engine)
+    path = folder / f"{name}.lock"
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _make_lock_root(folder.parent)
+        folder.mkdir(mode=0o700, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         raise DatabaseError(
-            f"cannot create the run lock {path}: {exc.strerror}; the database's folder "
-            f"{path.parent.parent} must be writable"
+            f"cannot create the run lock {path}: {exc.strerror}; {folder.parent} must be "
+            f"writable by every user who runs jobs"
         ) from None
     try:
         try:
@@ -107,6 +147,7 @@ def _sqlite_lock(engine: sa.Engine, name: str, busy: Busy | None) -> Iterator[No
             raise busy(_read_holder(fd)) from None
         me = this_holder()
         record = {"pid": me.pid, "host": me.host, "since": me.since.isoformat()}
+        record["database"] = str(_sqlite_file(engine))
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(record).encode(), 0)
         yield
@@ -174,7 +215,7 @@ def run_lock(engine: sa.Engine, job: str, trade_date: dt.date) -> Iterator[None]
     RunLocked
         Another process holds it; the exception names it (:class:`Holder`).
     DatabaseError
-        The lock cannot be taken (e.g. the SQLite database's folder is not writable).
+        The lock cannot be taken (e.g. the lock folder is not writable).
     """
     with _lock(engine, _run_name(job, trade_date), lambda h: RunLocked(job, trade_date, h)):
         yield
