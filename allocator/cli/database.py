@@ -3,7 +3,8 @@
 Exit codes: 0 done; 1 the backup or restore failed (pg_dump or the copy failed, a checksum is
 missing or does not match, the database cannot be reached), on one line, the database left as it
 was; 2 a bad argument, refused before anything is changed (no such file, not a backup, a backup of
-the other engine, a non-empty target without ``--force``).
+the other engine, a non-empty target without ``--force``); 75 runs are live (after ``--wait``
+seconds): a restore would replace the database under them, so nothing was changed.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from allocator.cli.bounds import whole_number
 from allocator.shell.settings import get_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: sysexits.h EX_TEMPFAIL, as for ``allocator run``: live runs hold the database; try later.
+EXIT_IN_USE = 75
+#: The longest ``--wait`` for live runs: a day.
+MAX_WAIT_SECONDS = 86_400
 
 
 def cmd_db_backup(args: argparse.Namespace) -> int:
@@ -38,13 +44,19 @@ def cmd_db_restore(args: argparse.Namespace) -> int:
     """Restore a verified backup into DATABASE_URL; a non-empty target only with ``--force``."""
     from allocator.shell.persistence.backup import RestoreRefused, restore_database
     from allocator.shell.persistence.migrate import head_revision
+    from allocator.shell.persistence.runlock import DatabaseInUse
 
     settings = get_settings()
     try:
-        restored = restore_database(settings.database_url, Path(args.file), force=args.force)
+        restored = restore_database(
+            settings.database_url, Path(args.file), force=args.force, wait=args.wait
+        )
     except RestoreRefused as exc:
         print(f"allocator: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except DatabaseInUse as exc:
+        print(f"allocator: {exc}", file=sys.stderr)
+        return EXIT_IN_USE
     head = head_revision()
     note = "up to date" if restored.revision == head else "run `allocator db upgrade`"
     replaced = f", replacing {restored.replaced_rows} rows" if restored.replaced_rows else ""
@@ -77,5 +89,13 @@ def add_backup_parsers(db_sub) -> None:
         "--force",
         action="store_true",
         help="restore even though the database holds rows (they are replaced)",
+    )
+    restore.add_argument(
+        "--wait",
+        metavar="SECONDS",
+        type=whole_number(0, MAX_WAIT_SECONDS),
+        default=0,
+        help="while job runs are live, wait up to SECONDS for them to end (default 0: refuse "
+        "at once, exit 75); no run starts while the restore works",
     )
     restore.set_defaults(func=cmd_db_restore)

@@ -9,7 +9,10 @@ name (mode 0600, in a folder created 0700), renamed to ``capital_allocator_<UTC 
 
 A restore verifies the checksum first, refuses a target that holds rows unless forced, and
 replaces the target's contents in one transaction: a restore that fails leaves the target as it
-was. The target ends at the schema revision stored in the backup.
+was. The target ends at the schema revision stored in the backup. It holds the database's lock
+exclusively from before it counts the target's rows until it is done
+(:func:`~allocator.shell.persistence.runlock.restore_lock`): it waits for live runs (``wait``
+seconds) or refuses them, and no run starts meanwhile.
 
 A password never appears on a command line: the PostgreSQL client programs get the connection
 in ``PG*`` variables of their own environment, and every message shows the URL masked.
@@ -41,6 +44,7 @@ from allocator.shell.persistence.engine import (
     make_private_folder,
 )
 from allocator.shell.persistence.migrate import current_revision
+from allocator.shell.persistence.runlock import restore_lock
 from allocator.shell.settings import mask_url
 
 RETENTION_DAYS = 30
@@ -340,27 +344,50 @@ def _check_restorable(database_url: str, path: Path) -> str:
     return backend
 
 
-def restore_database(database_url: str, path: Path, *, force: bool = False) -> Restore:
+def restore_database(
+    database_url: str, path: Path, *, force: bool = False, wait: float = 0.0
+) -> Restore:
     """Replace the contents of the database at ``database_url`` with the backup ``path``.
 
     Refused (:class:`RestoreRefused`, nothing changed) when ``path`` is not a verified backup of
-    the target's engine, or when the target holds rows and ``force`` is false.
+    the target's engine, or when the target holds rows and ``force`` is false; refused with
+    :class:`~allocator.shell.persistence.runlock.DatabaseInUse` when runs are still live after
+    ``wait`` seconds.
     """
     path = Path(path).expanduser().resolve()
     backend = _check_restorable(database_url, path)
+    locks = make_engine(database_url)  # its own engine: the target's is disposed on the way
+    try:
+        _rows_to_replace(locks, backend, force)  # a usage error comes before any waiting
+        with restore_lock(locks, wait):
+            return _restore_locked(database_url, path, backend, force)
+    finally:
+        locks.dispose()
+
+
+def _rows_to_replace(engine: sa.Engine, backend: str, force: bool) -> tuple[int, list[str]]:
+    """The target's rows and the SQL that drops its tables; refused when it holds rows unforced.
+
+    A missing SQLite file is created on the way, so that it can be locked.
+    """
+    with connect(engine) as conn:
+        counts = table_row_counts(conn)
+        drops = _drop_statements(conn) if backend == "postgresql" else []
+    rows = sum(counts.values())
+    if rows and not force:
+        filled = sum(1 for n in counts.values() if n)
+        raise RestoreRefused(
+            f"database {mask_url(engine.url.render_as_string(hide_password=True))} is not "
+            f"empty ({rows} rows in {filled} tables): a restore replaces everything in it; add "
+            "--force if you mean it (`allocator db backup` keeps a copy of it first)"
+        )
+    return rows, drops
+
+
+def _restore_locked(database_url: str, path: Path, backend: str, force: bool) -> Restore:
     engine = make_engine(database_url)
     try:
-        with connect(engine) as conn:
-            counts = table_row_counts(conn)
-            drops = _drop_statements(conn) if backend == "postgresql" else []
-        rows = sum(counts.values())
-        if rows and not force:
-            filled = sum(1 for n in counts.values() if n)
-            raise RestoreRefused(
-                f"database {mask_url(database_url)} is not empty ({rows} rows in {filled} "
-                "tables): a restore replaces everything in it; add --force if you mean it "
-                "(`allocator db backup` keeps a copy of it first)"
-            )
+        rows, drops = _rows_to_replace(engine, backend, force)
         engine.dispose()
         if backend == "postgresql":
             _pg_restore(database_url, path, drops)

@@ -15,8 +15,22 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from allocator.exceptions import DatabaseError
 from allocator.shell.persistence.engine import connect, utcnow
 from allocator.shell.persistence.schema import job_runs
+
+
+class RunRowMissing(DatabaseError):
+    """A run's ``job_runs`` row vanished while it worked (a restore, a manual delete)."""
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"run {run_id} failed: its job_runs row is gone (the database was restored or "
+            "edited while it worked), so what it wrote may be gone too; check `allocator "
+            "health` and run the job again"
+        )
+
 
 STATUSES = ("running", "succeeded", "failed", "skipped", "abandoned")
 FINAL_STATUSES = ("succeeded", "failed", "skipped", "abandoned")
@@ -122,6 +136,7 @@ def finish_run(
     """Close a ``running`` row as ``succeeded``, ``failed`` or ``abandoned``.
 
     ``sha256`` is the archived notebook's digest, checked by ``allocator runs --verify``.
+    Raises :class:`RunRowMissing` when the row is gone: the run must not be reported as done.
     """
     if status not in ("succeeded", "failed", "abandoned"):
         raise ValueError(
@@ -138,7 +153,9 @@ def finish_run(
     if md_path is not None:
         values["md_path"] = _path(md_path)
     with connect(engine) as conn, conn.begin():
-        conn.execute(job_runs.update().where(job_runs.c.id == run_id).values(**values))
+        done = conn.execute(job_runs.update().where(job_runs.c.id == run_id).values(**values))
+    if done.rowcount != 1:
+        raise RunRowMissing(run_id)
 
 
 def mark_abandoned(

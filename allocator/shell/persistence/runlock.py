@@ -14,6 +14,11 @@
 
 Both are released by the death of the process that holds them, which is what makes a ``running``
 row with a free lock an abandoned run (:func:`lock_is_free`).
+
+Every run also holds the database's own lock, shared (:data:`DATABASE_LOCK`): runs of different
+jobs and dates go on together, but ``allocator db restore`` takes it exclusively
+(:func:`restore_lock`), so a restore waits for, or refuses, live runs, and a run does not start
+while a restore replaces the database (:class:`RestoreInProgress`, exit 75).
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ import os
 import socket
 import stat
 import tempfile
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -38,9 +45,13 @@ from allocator.exceptions import AllocatorError, DatabaseError
 #: The first key of every advisory lock this project takes ("ALLC"), so they cannot collide with
 #: another application's locks in the same database.
 LOCK_NAMESPACE = 0x414C4C43
+#: The lock every run holds shared and a restore holds exclusively.
+DATABASE_LOCK = "database"
 #: The system's folder for lock files (FHS); the temporary folder when it is not writable.
 SYSTEM_LOCK_DIR = Path("/run/lock")
 LOCK_FOLDER = "capital-allocator"
+#: Seconds between a waiting restore's attempts at the database's lock.
+RESTORE_POLL = 0.25
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,38 @@ class RunLocked(AllocatorError):
             f"{job} {trade_date} is already running: held by {holder.describe()}. "
             f"Wait for it, or if that process is gone run `allocator runs --repair`"
         )
+
+
+class RestoreInProgress(RunLocked):
+    """A database restore holds the database: no run starts until it is done."""
+
+    def __init__(self, job: str, trade_date: dt.date, holder: Holder) -> None:
+        self.job, self.trade_date, self.holder = job, trade_date, holder
+        AllocatorError.__init__(
+            self,
+            f"{job} {trade_date} cannot start: a database restore is in progress "
+            f"({holder.describe()}); run it again once the restore is done",
+        )
+
+
+class DatabaseInUse(AllocatorError):
+    """Runs are live: a restore would replace the database under them."""
+
+    def __init__(self, live: list[str], waited: float) -> None:
+        self.live = live
+        what = "; ".join(live) if live else "a run whose row is not recorded"
+        after = f" after waiting {waited:g} s" if waited else ""
+        super().__init__(
+            f"the database is in use by live runs{after}: {what}. A restore would replace it "
+            f"under them: wait for them (--wait SECONDS), or stop them first"
+        )
+
+
+class _Busy(Exception):
+    """The lock is held elsewhere (internal: turned into a user's error by the caller)."""
+
+    def __init__(self, holder: Holder) -> None:
+        self.holder = holder
 
 
 def this_holder() -> Holder:
@@ -128,7 +171,9 @@ def sqlite_lock_dir(engine: sa.Engine) -> Path:
 
 
 @contextlib.contextmanager
-def _sqlite_lock(engine: sa.Engine, name: str, busy: Busy | None) -> Iterator[None]:
+def _sqlite_lock(
+    engine: sa.Engine, name: str, busy: Busy | None, shared: bool = False
+) -> Iterator[None]:
     folder = sqlite_lock_dir(engine)
     path = folder / f"{name}.lock"
     try:
@@ -141,15 +186,17 @@ def _sqlite_lock(engine: sa.Engine, name: str, busy: Busy | None) -> Iterator[No
             f"writable by every user who runs jobs"
         ) from None
     try:
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (fcntl.LOCK_NB if busy else 0))
+            fcntl.flock(fd, mode | (fcntl.LOCK_NB if busy else 0))
         except BlockingIOError:
             raise busy(_read_holder(fd)) from None
-        me = this_holder()
-        record = {"pid": me.pid, "host": me.host, "since": me.since.isoformat()}
-        record["database"] = str(_sqlite_file(engine))
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(record).encode(), 0)
+        if not shared:  # sharers would overwrite one another's record
+            me = this_holder()
+            record = {"pid": me.pid, "host": me.host, "since": me.since.isoformat()}
+            record["database"] = str(_sqlite_file(engine))
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(record).encode(), 0)
         yield
     finally:
         os.close(fd)  # releases the flock
@@ -165,17 +212,20 @@ def _read_holder(fd: int) -> Holder:
 
 
 @contextlib.contextmanager
-def _postgres_lock(engine: sa.Engine, name: str, busy: Busy | None) -> Iterator[None]:
+def _postgres_lock(
+    engine: sa.Engine, name: str, busy: Busy | None, shared: bool = False
+) -> Iterator[None]:
     me = this_holder()
     keys = {"a": LOCK_NAMESPACE, "b": _key(name)}
+    kind = "_shared" if shared else ""  # pg_advisory_lock_shared & co.
     with engine.connect() as conn:
         conn.execute(
             sa.text("SELECT set_config('application_name', :name, false)"),
             {"name": f"allocator {me.pid}@{me.host}"[:63]},
         )
         if busy is None:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:a, :b)"), keys)
-        elif not conn.execute(sa.text("SELECT pg_try_advisory_lock(:a, :b)"), keys).scalar():
+            conn.execute(sa.text(f"SELECT pg_advisory_lock{kind}(:a, :b)"), keys)
+        elif not conn.execute(sa.text(f"SELECT pg_try_advisory_lock{kind}(:a, :b)"), keys).scalar():
             conn.commit()
             raise busy(_postgres_holder(conn, name))
         conn.commit()
@@ -183,7 +233,7 @@ def _postgres_lock(engine: sa.Engine, name: str, busy: Busy | None) -> Iterator[
             yield
         finally:
             with contextlib.suppress(sa.exc.DBAPIError):
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:a, :b)"), keys)
+                conn.execute(sa.text(f"SELECT pg_advisory_unlock{kind}(:a, :b)"), keys)
                 conn.commit()
 
 
@@ -208,26 +258,65 @@ def _postgres_holder(conn: sa.Connection, name: str) -> Holder:
 
 @contextlib.contextmanager
 def run_lock(engine: sa.Engine, job: str, trade_date: dt.date) -> Iterator[None]:
-    """Hold the lock of ``job`` on ``trade_date`` for the ``with`` block.
+    """Hold the lock of ``job`` on ``trade_date``, and the database's shared, for the block.
 
     Raises
     ------
     RunLocked
         Another process holds it; the exception names it (:class:`Holder`).
+    RestoreInProgress
+        A database restore holds the database (a :class:`RunLocked` too).
     DatabaseError
         The lock cannot be taken (e.g. the lock folder is not writable).
     """
-    with _lock(engine, _run_name(job, trade_date), lambda h: RunLocked(job, trade_date, h)):
+    with (
+        _lock(engine, DATABASE_LOCK, partial(RestoreInProgress, job, trade_date), shared=True),
+        _lock(engine, _run_name(job, trade_date), partial(RunLocked, job, trade_date)),
+    ):
         yield
 
 
-def _lock(engine: sa.Engine, name: str, busy: Busy | None) -> contextlib.AbstractContextManager:
+def _lock(
+    engine: sa.Engine, name: str, busy: Busy | None, *, shared: bool = False
+) -> contextlib.AbstractContextManager:
     backend = engine.dialect.name
     if backend == "postgresql":
-        return _postgres_lock(engine, name, busy)
+        return _postgres_lock(engine, name, busy, shared)
     if backend == "sqlite":
-        return _sqlite_lock(engine, name, busy)
+        return _sqlite_lock(engine, name, busy, shared)
     raise DatabaseError(f"no lock for a {backend} database")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def restore_lock(engine: sa.Engine, wait: float = 0.0) -> Iterator[None]:
+    """Hold the database's lock exclusively for the block: no run is live, none starts.
+
+    Tries again every :data:`RESTORE_POLL` seconds for ``wait`` seconds (0: once), then raises
+    :class:`DatabaseInUse` naming the live runs. Trying rather than queueing keeps a waiting
+    restore from blocking the runs it waits for (a run's kernel may take the lock too).
+    """
+    deadline = time.monotonic() + max(wait, 0.0)
+    with contextlib.ExitStack() as held:
+        while True:
+            try:
+                held.enter_context(_lock(engine, DATABASE_LOCK, _Busy))
+                break
+            except _Busy:
+                if time.monotonic() >= deadline:
+                    raise DatabaseInUse(_live_runs(engine), wait) from None
+                time.sleep(RESTORE_POLL)
+        yield
+
+
+def _live_runs(engine: sa.Engine) -> list[str]:
+    """``job date (run N, PID P on HOST)`` of each ``running`` row, for a refused restore."""
+    from allocator.shell.persistence.jobruns import list_runs
+
+    try:
+        running = list_runs(engine, status="running")
+    except sa.exc.DBAPIError:
+        return []
+    return [f"{r.job} {r.trade_date} (run {r.id}, PID {r.pid} on {r.host})" for r in running]
 
 
 @contextlib.contextmanager
