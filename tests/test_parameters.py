@@ -205,6 +205,7 @@ def test_every_choice_is_what_the_package_accepts():
     from allocator.research.replay import CONFIG_SOURCES, DATA_SOURCES
     from allocator.shell.marketdata import SOURCE_NAMES
     from allocator.strategy.config import PRESET_NAMES
+    from allocator.tuning.acceptance import DESIGNS
 
     assert {
         "source": SOURCE_NAMES,
@@ -212,6 +213,7 @@ def test_every_choice_is_what_the_package_accepts():
         "config_source": CONFIG_SOURCES,
         "base": PRESET_NAMES,
         "job": tuple(JOBS),
+        "design": tuple(DESIGNS),
     } == CHOICES
 
 

@@ -265,7 +265,7 @@ def test_tuning_versions_the_config_once_a_month_and_the_next_signal_uses_it(eng
     from allocator.shell.persistence.configs import all_versions
 
     run_quarter(engine)
-    result = tune(engine, NOVEMBER, tmp_path)
+    result = tune(engine, NOVEMBER, tmp_path, design="legacy", apply=True)
     assert result.status == "changed", result.message
     old, new = all_versions(engine.connect())
     assert (old.end_date, new.start_date, new.end_date) == (
@@ -282,18 +282,18 @@ def test_tuning_versions_the_config_once_a_month_and_the_next_signal_uses_it(eng
     report = tmp_path / "strategy-tuning" / "tuning_2026-11.md"
     assert result.report == report and "outcome: **changed**" in report.read_text()
     # a re-run, forced or not, changes nothing
-    again = tune(engine, NOVEMBER, tmp_path)
+    again = tune(engine, NOVEMBER, tmp_path, design="legacy", apply=True)
     assert again.status == "already tuned" and again.version.id == new.id
     assert len(all_versions(engine.connect())) == 2
     # replace re-tunes the month while no signal uses its version
-    replaced = tune(engine, NOVEMBER, tmp_path, replace=True)
+    replaced = tune(engine, NOVEMBER, tmp_path, replace=True, design="legacy", apply=True)
     assert replaced.status in ("replaced", "withdrawn")
     assert len(all_versions(engine.connect())) == (2 if replaced.status == "replaced" else 1)
     signal = generate_signal(engine, NOVEMBER)
     assert signal.signal.config_id == replaced.version.id
     if replaced.status == "replaced":
         with pytest.raises(JobError, match="is used by 1 signal"):
-            tune(engine, NOVEMBER, tmp_path, replace=True)
+            tune(engine, NOVEMBER, tmp_path, replace=True, design="legacy", apply=True)
 
 
 def test_a_month_without_trades_changes_nothing_and_says_so(engine, tmp_path):
@@ -304,7 +304,7 @@ def test_a_month_without_trades_changes_nothing_and_says_so(engine, tmp_path):
     with engine.begin() as conn:
         seed_default_config(conn)
     seed(engine, dt.date(2025, 6, 1), calendar.previous_session(NOVEMBER))
-    result = tune(engine, NOVEMBER, tmp_path)
+    result = tune(engine, NOVEMBER, tmp_path, design="legacy", apply=True)
     assert result.status == "unchanged" and result.version.id == result.base.id
     assert "no trades in the months looked back on" in result.message
     assert "no trades in the months looked back on" in result.report.read_text()

@@ -56,7 +56,7 @@ from allocator.shell.persistence.prices import load_bars, wide
 from allocator.shell.persistence.signals import count_signals_using, signals_between
 from allocator.shell.settings import Settings, get_settings
 from allocator.strategy.regime import regime_label
-from allocator.tuning.acceptance import DEFAULT_DESIGN, design_named
+from allocator.tuning.acceptance import APPLY_BY_DEFAULT, DEFAULT_DESIGN, design_named
 from allocator.tuning.report import tuning_markdown
 from allocator.tuning.tuner import TuningInputs
 
@@ -178,7 +178,7 @@ def tune(
     replace: bool = False,
     scheduler: str | None = None,
     design: str = DEFAULT_DESIGN,
-    apply: bool = True,
+    apply: bool = APPLY_BY_DEFAULT,
 ) -> TuneResult:
     """The tune job on ``engine`` for ``tuning_date`` (module doc)."""
     day = calendar.require_session(tuning_date, "tuning date")
@@ -221,7 +221,7 @@ def run_tune(
     replace: bool = False,
     scheduler: str | None = None,
     design: str = DEFAULT_DESIGN,
-    apply: bool = True,
+    apply: bool = APPLY_BY_DEFAULT,
     settings: Settings | None = None,
 ) -> TuneResult:
     """The tune job as the notebook calls it (settings from the environment)."""

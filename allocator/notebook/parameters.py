@@ -331,13 +331,24 @@ def coerce_parameters(given: Mapping[str, object], declared: Mapping[str, dict])
 #: Parameters that take one of a few values, by name, in every job notebook (a notebook whose
 #: default is None also takes None). Written out here, so a usage error imports nothing heavy;
 #: tests/test_parameters.py keeps them equal to the lists the package itself accepts
-#: (SOURCE_NAMES, DATA_SOURCES, CONFIG_SOURCES, PRESET_NAMES).
+#: (SOURCE_NAMES, DATA_SOURCES, CONFIG_SOURCES, PRESET_NAMES, tuning DESIGNS).
 CHOICES: dict[str, tuple[str, ...]] = {
     "source": ("alphavantage", "tiingo", "csv", "synthetic"),
     "data_source": ("database", "csv", "synthetic"),
     "config_source": ("history", "active", "default", "seed", "walk_forward"),
     "base": ("default", "seed"),
     "job": tuple(JOBS),
+    "design": (
+        "legacy",
+        "five_years_empty",
+        "five_years_continuing",
+        "five_years_subwindows",
+        "five_years_subwindows_capped",
+        "expanding_subwindows",
+        "expanding_empty_subwindows",
+        "five_years_ttest",
+        "expanding_empty_ttest",
+    ),
 }
 #: (first, last) date parameters of one period: the first may not come after the last.
 DATE_PAIRS = (("start", "end"), ("in_start", "in_end"), ("out_start", "out_end"))

@@ -293,13 +293,9 @@ def kernel_replay(bars: pd.DataFrame) -> Replay:
 
     def replay(points, sessions, config, initial=None):
         configs = [config.with_changes(**point) for point in points]
+        dates = np.array(sessions, dtype="datetime64[D]")
         return [
-            Curve(
-                np.array(d.dates, dtype="datetime64[D]"),
-                d.deposit,
-                d.total_value,
-                d.positions_value,
-            )
+            Curve(dates, d.deposit, d.total_value, d.positions_value)
             for d in replayer.daily(sessions, configs, initial)
         ]
 

@@ -135,8 +135,12 @@ DESIGNS: dict[str, TuningDesign] = {
 }
 
 
-#: The design the tune job and the walk-forward use unless told otherwise.
-DEFAULT_DESIGN = "legacy"
+#: The design the tune job and the walk-forward use unless told otherwise: of the designs tried,
+#: the one with a statistical bar (README, "Monthly tuning"). No design met the walk-forward
+#: target, so the tune job proposes and applies only when asked (``APPLY_BY_DEFAULT``).
+DEFAULT_DESIGN = "five_years_ttest"
+#: Whether the tune job applies an accepted change without ``-p apply True``.
+APPLY_BY_DEFAULT = False
 
 
 def design_named(name: str) -> TuningDesign:
@@ -172,9 +176,12 @@ def max_drawdown(returns: np.ndarray) -> float:
     return float(np.min(wealth / peak - 1.0))
 
 
-def curve_metrics(curve: Curve, config: TradingConfig) -> dict[str, float]:
-    """Sharpe, max drawdown, TWR, exposure and ``J`` of a replay."""
-    returns = flow_adjusted_returns(curve)
+def curve_metrics(
+    curve: Curve, config: TradingConfig, returns: np.ndarray | None = None
+) -> dict[str, float]:
+    """Sharpe, max drawdown, TWR, exposure and ``J`` of a replay (``returns``: its
+    :func:`flow_adjusted_returns`, when already computed)."""
+    returns = flow_adjusted_returns(curve) if returns is None else returns
     funded = curve.values > 0
     exposure = (
         float(np.mean(curve.positions[funded] / curve.values[funded])) if funded.any() else math.nan
@@ -189,19 +196,40 @@ def curve_metrics(curve: Curve, config: TradingConfig) -> dict[str, float]:
     return row
 
 
-def subwindow_objectives(curve: Curve, config: TradingConfig, months: int) -> list[float]:
+def subwindow_objectives(
+    curve: Curve, config: TradingConfig, months: int, returns: np.ndarray | None = None
+) -> list[float]:
     """``J`` of each block of ``months`` calendar months, counted back from the last session
-    (the oldest block may be shorter; one under a month is left out), oldest first."""
-    returns = flow_adjusted_returns(curve)
+    (the oldest block may be shorter; one under 15 sessions is left out), oldest first."""
+    returns = flow_adjusted_returns(curve) if returns is None else returns
     month = curve.dates.astype("datetime64[M]").astype(np.int64)
     block = (month[-1] - month) // months
+    bounds = np.flatnonzero(np.diff(block)) + 1  # blocks are contiguous, newest last
     out = []
-    for b in range(int(block.max()), -1, -1):
-        part = returns[block == b]
-        if len(part) < 15:
-            continue
-        out.append(objective({"sharpe": sharpe(part), "max_drawdown": max_drawdown(part)}, config))
+    for part in np.split(returns, bounds):
+        if len(part) >= 15:
+            row = {"sharpe": sharpe(part), "max_drawdown": max_drawdown(part)}
+            out.append(objective(row, config))
     return out
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One replay's figures (:func:`curve_metrics`) and its sub-window objectives."""
+
+    metrics: dict[str, float]
+    subwindows: list[float]
+
+
+def assess(curve: Curve, config: TradingConfig, design: TuningDesign) -> Assessment:
+    """The figures :func:`judge` compares, computed once per replay."""
+    returns = flow_adjusted_returns(curve)
+    parts = (
+        subwindow_objectives(curve, config, design.subwindow_months, returns)
+        if design.subwindow_months
+        else []
+    )
+    return Assessment(curve_metrics(curve, config, returns), parts)
 
 
 @dataclass(frozen=True)
@@ -215,22 +243,15 @@ class Verdict:
 
 
 def judge(
-    current: Curve,
-    candidate: Curve,
-    config: TradingConfig,
-    design: TuningDesign,
-    tried: int = 1,
+    current: Assessment, candidate: Assessment, design: TuningDesign, tried: int = 1
 ) -> Verdict:
     """Whether ``candidate`` clears the design's bar against ``current`` (module doc);
     ``tried``: how many candidates were replayed (the ``alpha`` bar's ``N``)."""
-    gain = (
-        curve_metrics(candidate, config)["objective"] - curve_metrics(current, config)["objective"]
-    )
+    gain = candidate.metrics["objective"] - current.metrics["objective"]
     passes = gain > design.margin
     wins = windows = 0
     if design.subwindow_months:
-        mine = subwindow_objectives(candidate, config, design.subwindow_months)
-        theirs = subwindow_objectives(current, config, design.subwindow_months)
+        mine, theirs = candidate.subwindows, current.subwindows
         windows = len(mine)
         wins = sum(a > b for a, b in zip(mine, theirs, strict=True))
         passes = passes and windows > 0 and wins >= design.min_subwindow_share * windows

@@ -20,7 +20,7 @@ from allocator.strategy.config import TradingConfig
 from allocator.tuning.acceptance import (
     Curve,
     TuningDesign,
-    curve_metrics,
+    assess,
     drift_allowed,
     judge,
 )
@@ -132,7 +132,8 @@ def decide_change(
     ``curves`` are the replays in the order of :func:`replay_points`."""
     names = [CURRENT] + [c.name for c in analysis.candidates]
     origins = [""] + [c.origin for c in analysis.candidates]
-    rows = [curve_metrics(curve, config) for curve in curves]
+    assessed = [assess(curve, config, design) for curve in curves]
+    rows = [a.metrics for a in assessed]
     table = pd.DataFrame(
         [
             {"candidate": n, "origin": o, **{k: r[k] for k in SHOWN}}
@@ -142,7 +143,7 @@ def decide_change(
     if len(table) == 1:
         return TuningDecision(table, None, None, "no candidate to replay: the config stays")
     tried = len(curves) - 1
-    verdicts = [judge(curves[0], c, config, design, tried) for c in curves[1:]]
+    verdicts = [judge(assessed[0], a, design, tried) for a in assessed[1:]]
     table["gain"] = [0.0] + [v.gain for v in verdicts]
     table["subwindows_won"] = [""] + [
         f"{v.wins}/{v.windows}" if v.windows else "" for v in verdicts
