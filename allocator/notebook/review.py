@@ -126,16 +126,29 @@ def recorded_digests(window: Window, engine=None) -> dict[Path, str] | None:
 
 
 def mark_verification(record: dict, path: Path, digests: dict[Path, str] | None) -> None:
-    """Set ``verified`` (True, False, or None: no digest recorded) and flag a changed notebook."""
-    from allocator.notebook.supervision import file_digest
+    """Set ``verified`` (True, False, or None: no digest recorded) and flag a changed run.
+
+    A run is changed when its notebook no longer matches its SHA-256, or a sidecar table no
+    longer matches the digest its notebook glued.
+    """
+    from allocator.notebook.supervision import archive_problem
 
     expected = (digests or {}).get(Path(path).resolve())
     if expected is None:
         record["verified"] = None
         return
-    record["verified"] = file_digest(Path(path)) == expected
-    if not record["verified"]:
-        record["status"] = "unverified"
+    found = archive_problem(str(path), expected)
+    record["verified"] = found is None
+    if found is None:
+        return
+    record["status"] = "unverified"
+    if found[0].startswith("sidecar"):
+        record["error"] = (
+            f"its sidecar {Path(found[1]).name} is {found[0].removeprefix('sidecar ')} since the "
+            "run recorded its SHA-256: its tables are not the run's record (see `allocator runs "
+            "--verify`)"
+        )
+    else:
         record["error"] = (
             "this notebook changed after its run recorded its SHA-256: its contents are not the "
             "run's record (see `allocator runs --verify`)"

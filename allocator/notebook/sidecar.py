@@ -12,12 +12,14 @@ compact Parquet beside the notebook and glues a small reference instead, ``{"sid
 base64 Parquet inside the notebook. :func:`read_scraps` reads an archived notebook's scraps with
 those references replaced by their tables, so a reader gets the same values either way. The
 file's SHA-256 is in the notebook, so the notebook's own checksum (``allocator runs --verify``)
-vouches for its sidecars too: :func:`read_scraps` refuses a sidecar that changed.
+vouches for its sidecars too: :func:`read_scraps` refuses a sidecar that changed, and
+:func:`sidecar_problems` (``runs --verify`` and the review's ``unverified``) lists them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +35,8 @@ ENV_RUN_NOTEBOOK = "ALLOCATOR_RUN_NOTEBOOK"
 PARQUET_ZSTD_LEVEL = 19
 #: The keys of a scrap that stands for a sidecar table (:func:`glue_table`).
 REFERENCE_KEYS = frozenset({"sidecar", "format", "rows", "columns", "sha256"})
+#: The output type scrapbook glues a JSON scrap as.
+SCRAP_MIME = "application/scrapbook.scrap.json+json"
 
 
 def sidecar_path(name: str) -> Path | None:
@@ -136,6 +140,46 @@ def read_scraps(notebook: Path | str) -> dict[str, Any]:
                 )
             values[name] = pd.read_parquet(path)
     return values
+
+
+def sidecar_references(notebook: Path | str) -> list[dict[str, Any]]:
+    """The sidecar references glued in the notebook file (read as JSON; no kernel, no scrapbook).
+
+    Raises :class:`OSError` or :class:`ValueError` when the file cannot be read as a notebook.
+    """
+    cells = json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", [])
+    found = []
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            scrap = (output.get("data") or {}).get(SCRAP_MIME)
+            value = scrap.get("data") if isinstance(scrap, dict) else None
+            if is_reference(value) and isinstance(value["sidecar"], str):
+                found.append(value)
+    return found
+
+
+def sidecar_problems(notebook: Path | str) -> list[tuple[str, Path]]:
+    """``("deleted" | "changed", path)`` of each referenced sidecar not as the run wrote it.
+
+    A sidecar is named beside its notebook; a reference that would lead elsewhere (``..``, a
+    folder) is a changed one. A notebook that cannot be read has no sidecar to check here (its
+    own digest tells it changed).
+    """
+    notebook = Path(notebook)
+    try:
+        references = sidecar_references(notebook)
+    except (OSError, ValueError):
+        return []
+    problems: list[tuple[str, Path]] = []
+    for value in references:
+        path = notebook.with_name(Path(value["sidecar"]).name)
+        if Path(value["sidecar"]).name != value["sidecar"]:
+            problems.append(("changed", path))
+        elif not path.is_file():
+            problems.append(("deleted", path))
+        elif sha256_of(path) != value["sha256"]:
+            problems.append(("changed", path))
+    return problems
 
 
 def sidecars_of(notebook: Path) -> list[Path]:

@@ -10,7 +10,8 @@
   its end can do. Their partial notebook is kept, made read-only, digested and rendered with
   the status on top.
 - :func:`file_digest` is the SHA-256 stored with every archived notebook, and
-  :func:`verify_runs` compares the archive with it (``allocator runs --verify``).
+  :func:`verify_runs` compares the archive with it (``allocator runs --verify``), and each
+  sidecar file with the digest its notebook glued (:mod:`.sidecar`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from allocator.notebook.sidecar import sidecar_problems
 from allocator.shell.digest import sha256_of
 from allocator.shell.guard import ENV_RUNNER_PID
 
@@ -139,7 +141,7 @@ class ArchiveProblem:
     job: str
     trade_date: dt.date | None
     path: str
-    problem: str  # "deleted" or "changed"
+    problem: str  # "deleted", "changed", "sidecar deleted" or "sidecar changed"
 
     def line(self) -> str:
         return f"run {self.run_id} {self.job} {self.trade_date}: {self.problem}: {self.path}"
@@ -147,16 +149,33 @@ class ArchiveProblem:
 
 def verify_run(notebook_path: str | None, sha256: str | None) -> str | None:
     """None when the archive matches ``sha256``, else ``deleted``/``changed``; None unrecorded."""
+    found = archive_problem(notebook_path, sha256)
+    return None if found is None else found[0]
+
+
+def archive_problem(notebook_path: str | None, sha256: str | None) -> tuple[str, str] | None:
+    """``(problem, path)`` of the first file of a run not as it was, or None (also unrecorded).
+
+    The notebook is checked against ``sha256`` (``deleted``/``changed``); an intact notebook's
+    sidecars against the digests it glued (``sidecar deleted``/``sidecar changed``, with the
+    sidecar's path): one byte appended to a Parquet table is a changed run.
+    """
     if not notebook_path or not sha256:
         return None
     actual = file_digest(Path(notebook_path))
     if actual is None:
-        return "deleted"
-    return None if actual == sha256 else "changed"
+        return "deleted", notebook_path
+    if actual != sha256:
+        return "changed", notebook_path
+    sidecars = sidecar_problems(Path(notebook_path))
+    if sidecars:
+        problem, path = sidecars[0]
+        return f"sidecar {problem}", str(path)
+    return None
 
 
 def verify_runs(engine: sa.Engine) -> tuple[int, list[ArchiveProblem]]:
-    """(runs checked, the ones whose archived notebook was changed or deleted)."""
+    """(runs checked, the ones whose archived notebook or a sidecar was changed or deleted)."""
     from allocator.shell.persistence.jobruns import list_runs
 
     checked, problems = 0, []
@@ -164,11 +183,10 @@ def verify_runs(engine: sa.Engine) -> tuple[int, list[ArchiveProblem]]:
         if not run.notebook_path or not run.sha256:
             continue
         checked += 1
-        problem = verify_run(run.notebook_path, run.sha256)
-        if problem:
-            problems.append(
-                ArchiveProblem(run.id, run.job, run.trade_date, run.notebook_path, problem)
-            )
+        found = archive_problem(run.notebook_path, run.sha256)
+        if found:
+            problem, path = found
+            problems.append(ArchiveProblem(run.id, run.job, run.trade_date, path, problem))
     return checked, problems
 
 
