@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv, install the package and its Jupyter kernel
 
-demo: $(STAMP) ## offline end-to-end run on the embedded SQLite database
+demo: $(STAMP) ## offline end-to-end run on its own SQLite database (var/demo.sqlite3)
 	@$(BIN)/python -m allocator.cli.demo --source $(DEMO_SOURCE)
 
 test: $(STAMP) ## lint and run the whole suite (SQLite and, when reachable, PostgreSQL)

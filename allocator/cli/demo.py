@@ -1,19 +1,47 @@
-"""``make demo``: the production day, offline, on the embedded SQLite database.
+"""``make demo``: the production day, offline, on a SQLite database of its own.
 
 Steps (each prints what it did): migrate the database, seed the config, backfill offline history
 up to the session before the demo date, then run that date's jobs in production order through the
 notebook runner, then a backtest over the stored history, and say where everything is.
+
+The demo's database is ``var/demo.sqlite3`` (``--database-url`` names another), never
+``DATABASE_URL``: that one is left for real work. A database holds one kind of history, and the
+demo's is the synthetic market's made-up prices; real history backfilled into the same database
+would be refused (:func:`allocator.jobs.ingest.refuse_mixed_history`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+from collections.abc import Iterator
 
 from allocator.cli.commands import main as allocator_main
 from allocator.shell import calendar
 from allocator.shell.calendar import latest_complete_session
-from allocator.shell.settings import get_settings
+from allocator.shell.settings import PROJECT_ROOT, get_settings, mask_url
+
+
+def default_demo_database_url() -> str:
+    """``sqlite:///<checkout>/var/demo.sqlite3``: the demo's own database."""
+    return f"sqlite:///{PROJECT_ROOT / 'var' / 'demo.sqlite3'}"
+
+
+@contextlib.contextmanager
+def demo_database(url: str) -> Iterator[None]:
+    """``DATABASE_URL`` is ``url`` for the block (and the kernels it starts), then as it was."""
+    before = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = before
+
 
 #: Sessions of history loaded before the demo date: the features need a year, the backtest more.
 HISTORY_SESSIONS = 800
@@ -70,8 +98,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", default="synthetic", choices=("synthetic", "csv"))
     parser.add_argument("--csv-dir", help="with --source csv: folder of SYMBOL.csv files")
     parser.add_argument("--date", help="demo trade date (default: the latest complete session)")
+    parser.add_argument(
+        "--database-url",
+        help="the demo's own database (default var/demo.sqlite3); never DATABASE_URL's",
+    )
     args = parser.parse_args(argv)
+    work = get_settings().masked_database_url
+    with demo_database(args.database_url or default_demo_database_url()):
+        return run_demo(args, work)
 
+
+def run_demo(args: argparse.Namespace, work: str) -> int:
+    """The demo's steps on the database ``DATABASE_URL`` now names; ``work`` is the user's."""
     settings = get_settings()
     day = calendar.require_session(args.date) if args.date else latest_complete_session()
     history = calendar.last_n_sessions(calendar.previous_session(day), HISTORY_SESSIONS)
@@ -81,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     print(f"Capital Allocator demo for trade date {day} on {settings.masked_database_url}")
+    print(
+        "The demo keeps its made-up market in a database of its own; "
+        f"DATABASE_URL ({work}) is left for real work."
+    )
     step("1. create or migrate the database", ["db", "upgrade"])
     step("2. seed the default trading config (once)", ["config", "seed"])
     step(
@@ -108,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print_outcome(settings, day)
     print("\n== Done. Where things are:")
-    print(f"  database        {settings.masked_database_url}")
+    print(f"  database        {settings.masked_database_url} (the demo's own)")
+    print(f"  look at it      DATABASE_URL={mask_url(settings.database_url)} allocator runs")
+    print(f"  real work       DATABASE_URL={work} (see README, History)")
     print(f"  audit notebooks {settings.runs_dir}/{day:%Y/%m/%d}/")
     print(f"  reports         {settings.reports_dir}/index.html")
     print("  next            make lab (notebooks), allocator runs, allocator crontab, make test")
