@@ -308,3 +308,21 @@ def test_a_month_without_trades_changes_nothing_and_says_so(engine, tmp_path):
     assert result.status == "unchanged" and result.version.id == result.base.id
     assert "no trades in the months looked back on" in result.message
     assert "no trades in the months looked back on" in result.report.read_text()
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(21, 90), flat=st.booleans())
+def test_conditions_of_every_window_at_once_equal_a_fit_per_window(seed, n, flat):
+    from allocator.tuning.conditions import WINDOW, conditions_by_date, market_index, trend_fit
+
+    rng = np.random.default_rng(seed)
+    steps = np.zeros((n, 3)) if flat else rng.normal(0, 0.01, (n, 3))
+    dates = calendar.sessions_between(dt.date(2024, 1, 2), dt.date(2024, 12, 31))[:n]
+    closes = pd.DataFrame(100 * np.exp(np.cumsum(steps, axis=0)), index=dates, columns=SYMBOLS)
+    frame = conditions_by_date(closes)
+    log_index = np.log(market_index(closes).to_numpy())
+    assert list(frame.index) == dates[WINDOW:]
+    for k, i in enumerate(range(WINDOW, n)):
+        slope, r2 = trend_fit(log_index[i - WINDOW : i])
+        assert frame["slope"].iloc[k] == pytest.approx(slope, abs=1e-12)
+        assert frame["r2"].iloc[k] == pytest.approx(r2, abs=1e-9)

@@ -99,15 +99,33 @@ def replay_sessions(day: dt.date, months: int = REPLAY_MONTHS) -> list[dt.date]:
 
 def replayable(sessions: list[dt.date], bars: pd.DataFrame, config: TradingConfig) -> list:
     """The ``sessions`` that have the signal's full history in ``bars`` for every asset."""
+    first = first_full_session(bars, config)
+    return [] if first is None else [s for s in sessions if s >= first]
+
+
+#: :func:`first_full_session` by (bars, assets, lookback): the walk-forward asks every month.
+#: Each entry keeps its bars alive, so an ``id`` is never reused while it is cached.
+_FIRST_FULL: dict[tuple, tuple[pd.DataFrame, dt.date | None]] = {}
+_FIRST_FULL_SIZE = 16
+
+
+def first_full_session(bars: pd.DataFrame, config: TradingConfig) -> dt.date | None:
+    """The first date of ``bars`` with the signal's full history for every asset of ``config``
+    (None: never)."""
+    key = (id(bars), config.assets, config.lookback_days)
+    if key in _FIRST_FULL:
+        return _FIRST_FULL[key][1]
     held = bars[bars["symbol"].isin(config.assets)]
-    if held.empty or held["symbol"].nunique() < len(config.assets):
-        return []
-    latest_start = held.groupby("symbol")["date"].min().max()
-    dates = sorted(held.loc[held["date"] >= latest_start, "date"].unique())
-    need = required_history(config)
-    if len(dates) <= need:
-        return []
-    return [s for s in sessions if s >= dates[need]]
+    first = None
+    if not held.empty and held["symbol"].nunique() == len(config.assets):
+        latest_start = held.groupby("symbol")["date"].min().max()
+        dates = sorted(held.loc[held["date"] >= latest_start, "date"].unique())
+        need = required_history(config)
+        first = dates[need] if len(dates) > need else None
+    if len(_FIRST_FULL) >= _FIRST_FULL_SIZE:
+        del _FIRST_FULL[next(iter(_FIRST_FULL))]
+    _FIRST_FULL[key] = (bars, first)
+    return first
 
 
 def closes_before(bars: pd.DataFrame, day: dt.date, since: dt.date, symbols) -> pd.DataFrame:

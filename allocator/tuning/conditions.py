@@ -42,14 +42,28 @@ def trend_fit(log_prices: np.ndarray) -> tuple[float, float]:
 
 
 def conditions_by_date(closes: pd.DataFrame) -> pd.DataFrame:
-    """Slope, R², volatility and condition on every date with ``WINDOW`` closes before it."""
+    """Slope, R², volatility and condition on every date with ``WINDOW`` closes before it.
+
+    The fits of every window at once: for ``t = 0..WINDOW-1`` and the window's log prices ``y``,
+    ``slope = Σ(t - t̄)(y - ȳ) / Σ(t - t̄)²`` and ``R² = slope² Σ(t - t̄)² / Σ(y - ȳ)²`` (0 for a flat
+    window): the least-squares line of :func:`trend_fit`, without a fit per date.
+    """
     log_index = np.log(market_index(closes).to_numpy())
-    rows = []
-    for i in range(WINDOW, len(log_index)):
-        window = log_index[i - WINDOW : i]
-        slope, r2 = trend_fit(window)
-        rows.append((closes.index[i], slope, r2, float(np.std(np.diff(window), ddof=1))))
-    frame = pd.DataFrame(rows, columns=["date", "slope", "r2", "volatility"]).set_index("date")
+    if len(log_index) <= WINDOW:
+        return pd.DataFrame(columns=["slope", "r2", "volatility", "condition"])
+    windows = np.lib.stride_tricks.sliding_window_view(log_index, WINDOW)[:-1]
+    t = np.arange(WINDOW, dtype="float64") - (WINDOW - 1) / 2.0
+    centred = windows - windows.mean(axis=1, keepdims=True)
+    t_square = float(np.sum(t * t))
+    slope = centred @ t / t_square
+    total = np.sum(centred * centred, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(total > 0, slope * slope * t_square / total, 0.0)
+    volatility = np.std(np.diff(windows, axis=1), axis=1, ddof=1)
+    frame = pd.DataFrame(
+        {"slope": slope, "r2": r2, "volatility": volatility},
+        index=pd.Index(closes.index[WINDOW:], name="date"),
+    )
     high_vol = frame["volatility"] > frame["volatility"].median()
     frame["condition"] = np.where(
         frame["r2"] > MOMENTUM_R2,
@@ -69,25 +83,35 @@ def performance_by_condition(
     scored: pd.DataFrame, signals: pd.DataFrame, conditions: pd.DataFrame, forward: pd.Series
 ) -> pd.DataFrame:
     """One row per condition: trades, win rate, average P&L and score, buys against holds."""
-    cond = conditions["condition"]
-    trades = scored.assign(condition=scored["date"].map(cond))
-    days = signals.assign(condition=signals["date"].map(cond), market=signals["date"].map(forward))
+    cond = dict(zip(conditions.index, conditions["condition"], strict=True))
+    after = dict(zip(forward.index, forward.to_numpy(dtype="float64"), strict=True))
+    trade_cond = np.array([cond.get(d) for d in scored["date"]], dtype=object)
+    pnl = scored["pnl"].to_numpy(dtype="float64")
+    score = scored["score"].to_numpy(dtype="float64")
+    day_cond = np.array([cond.get(d) for d in signals["date"]], dtype=object)
+    market = np.array([after.get(d, np.nan) for d in signals["date"]], dtype="float64")
+    action = signals["action"].to_numpy()
     rows = []
     for name in CONDITIONS:
-        t = trades[trades["condition"] == name]
-        d = days[days["condition"] == name]
-        buys, holds = d[d["action"] == "BUY"], d[d["action"] == "HOLD"]
+        t, d = trade_cond == name, day_cond == name
+        buys, holds = d & (action == "BUY"), d & (action == "HOLD")
         rows.append(
             {
                 "condition": name,
-                "n_trades": len(t),
-                "win_rate": float((t["pnl"] > 0).mean()) if len(t) else np.nan,
-                "avg_pnl": float(t["pnl"].mean()) if len(t) else np.nan,
-                "avg_score": float(t["score"].mean()) if len(t) else np.nan,
-                "signal_days": len(d),
-                "buy_share": float(len(buys) / len(d)) if len(d) else np.nan,
-                "market_after_buy": float(buys["market"].mean()) if len(buys) else np.nan,
-                "market_after_hold": float(holds["market"].mean()) if len(holds) else np.nan,
+                "n_trades": int(t.sum()),
+                "win_rate": float((pnl[t] > 0).mean()) if t.any() else np.nan,
+                "avg_pnl": float(pnl[t].mean()) if t.any() else np.nan,
+                "avg_score": float(score[t].mean()) if t.any() else np.nan,
+                "signal_days": int(d.sum()),
+                "buy_share": float(buys.sum() / d.sum()) if d.any() else np.nan,
+                "market_after_buy": _mean(market[buys]),
+                "market_after_hold": _mean(market[holds]),
             }
         )
     return pd.DataFrame(rows).set_index("condition")
+
+
+def _mean(values: np.ndarray) -> float:
+    """The mean of the values that are not NaN (as pandas' ``mean``), NaN when none is."""
+    known = values[~np.isnan(values)]
+    return float(known.mean()) if len(known) else np.nan
