@@ -36,9 +36,15 @@ class DatabaseError(AllocatorError):
 
 
 class MarketDataError(AllocatorError):
-    """A market data source failed for one symbol; ``symbol`` names it."""
+    """A market data source failed for one symbol; ``symbol`` names it.
+
+    ``stops_source`` is true when no other symbol can succeed now either (the key was refused,
+    the plan's quota is spent): an ingest then stops asking that source, and reports the
+    symbols after it as not attempted instead of spending more of the quota.
+    """
 
     transient = False
+    stops_source = False
 
     def __init__(self, symbol: str, message: str):
         self.symbol = symbol

@@ -65,8 +65,9 @@ def test_one_failing_symbol_loses_none_of_the_others(database_url, monkeypatch, 
     )
     assert code == 1
     captured = capsys.readouterr()
-    assert "FAILED QQQ" in captured.err
+    assert "ERROR allocator.jobs.ingest: QQQ: " in captured.err
     assert "close -1.8 on 2025-01-03 is not above zero" in captured.err
+    assert "FAILED QQQ (see the errors above)" in captured.out
     # QQQ stored nothing, not even its good row
     assert _counts(database_url) == {"SPY": 2, "DIA": 2}
 
@@ -201,8 +202,8 @@ def test_bars_out_of_range_are_refused_naming_symbol_date_and_values(
     assert main([*argv, "--end", "2025-01-31"]) == 1
 
     err = capsys.readouterr().err
-    assert "FAILED SPY: " in err and "close 2.5 on 2025-01-03 is outside low 1.0..high 2.0" in err
-    assert "FAILED QQQ: " in err and "close 1e+308 on 2025-01-02 is not below 1e+07" in err
+    assert "SPY: " in err and "close 2.5 on 2025-01-03 is outside low 1.0..high 2.0" in err
+    assert "QQQ: " in err and "close 1e+308 on 2025-01-02 is not below 1e+07" in err
     assert _counts(database_url) == {"DIA": 2}  # the others go on; nothing of SPY or QQQ
 
 
@@ -242,5 +243,5 @@ def test_a_file_without_bars_in_range_is_an_error_naming_it(
     assert main([*argv, "--start", "2024-12-02", "--end", end]) == 1
 
     err = capsys.readouterr().err
-    assert f"FAILED SPY: {tmp_path / 'SPY.csv'}" in err and message in err
+    assert f"SPY: {tmp_path / 'SPY.csv'}" in err and message in err
     assert _counts(database_url) == {}

@@ -401,9 +401,57 @@ def test_backfill_names_a_failing_symbol_and_stores_the_others(engine, tiingo, b
     code, out, log = backfill()
 
     assert code == 1
-    assert f"FAILED {FAILING}: Tiingo does not know the ticker {FAILING}" in log
+    assert f"{FAILING}: Tiingo does not know the ticker {FAILING}" in log
+    assert f"FAILED {FAILING} (see the errors above)" in out
     assert stored(engine, FAILING) == []
     for symbol in ("SPY", "DIA"):
+        assert_raw_sessions_stored(engine, symbol, START, END)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("http_401", "Tiingo refused the token"),
+        ("http_403", "Tiingo refused the token"),
+        ("hourly_limit", "Tiingo hourly limit reached"),
+        ("daily_limit", "Tiingo daily limit reached"),
+        ("monthly_symbols", "Tiingo monthly limit reached"),
+    ],
+)
+def test_a_refused_token_or_a_spent_quota_stops_at_the_first_symbol(
+    engine, tiingo, backfill, capsys, caplog, kind, message
+):
+    """The first refusal that refuses every symbol stops the backfill: QQQ and DIA are not
+    requested (they would spend the hourly quota for nothing), and each message is printed once."""
+    tiingo.fail("SPY", kind)
+    caplog.clear()
+    code = main(
+        ["backfill", "--source", "tiingo", "--start", START.isoformat()]
+        + ["--end", END.isoformat(), "--symbols", *SYMBOLS]
+    )
+    out, err = capsys.readouterr()
+
+    assert code == 1
+    assert [r["symbol"] for r in tiingo.requests] == ["SPY"]
+    assert (out + err).count(message) == 1, out + err
+    assert "ERROR allocator.jobs.ingest: SPY: " + message in err
+    assert "FAILED SPY (see the errors above); not attempted: QQQ, DIA" in out
+    assert [line.split()[:3] for line in out.splitlines()[3:5]] == [
+        ["QQQ", "not", "attempted"],
+        ["DIA", "not", "attempted"],
+    ]
+    assert all(stored(engine, symbol) == [] for symbol in SYMBOLS)
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage().split(":")[0] for r in errors] == ["SPY"]
+
+
+def test_an_unknown_ticker_does_not_stop_the_others(engine, tiingo, backfill):
+    tiingo.fail("SPY", "http_404")
+    code, out, _ = backfill()
+    assert code == 1
+    assert [r["symbol"] for r in tiingo.requests] == list(SYMBOLS)
+    assert "FAILED SPY (see the errors above)" in out and "not attempted" not in out
+    for symbol in ("QQQ", "DIA"):
         assert_raw_sessions_stored(engine, symbol, START, END)
 
 

@@ -127,9 +127,9 @@ def cmd_backfill(args) -> int:
         on_revision=args.on_revision,
         replace_synthetic=args.replace_synthetic,
     )
+    # Each failure's message was logged once as it happened (stderr); the table and the summary
+    # line name the symbols, failed or not attempted.
     print(report.summary().drop(columns=["error"]).to_string(index=False))
-    for failed in report.failed:
-        print(f"FAILED {failed.symbol}: {failed.error}", file=sys.stderr)
     print(report.summary_line())
     return EXIT_FAILED if report.failed else EXIT_OK
 

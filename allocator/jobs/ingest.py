@@ -2,6 +2,9 @@
 
 Each symbol is fetched and stored in its own transaction, so one failing symbol loses none of the
 others' data, and a failing symbol stores nothing (the source validates its whole answer first).
+An error that refuses every symbol (``stops_source``: a refused key, a spent quota) stops the
+ingest: the symbols after it are reported as not attempted, and no more of the quota is spent.
+Each failure's message is logged once; the summary line names the symbols.
 """
 
 from __future__ import annotations
@@ -45,10 +48,16 @@ class SymbolOutcome:
     result: UpsertResult | None = None
     error: str | None = None
     received: int = 0
+    #: False when an earlier symbol's error stopped the source before this one was asked.
+    attempted: bool = True
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.ok else "failed" if self.attempted else "not attempted"
 
 
 @dataclass
@@ -99,7 +108,7 @@ class IngestReport:
             rows.append(
                 {
                     "symbol": o.symbol,
-                    "status": "ok" if o.ok else "failed",
+                    "status": o.status,
                     "received": o.received,
                     "inserted": r.inserted,
                     "updated": r.updated,
@@ -124,8 +133,13 @@ class IngestReport:
                 f"{symbol} {last or 'no bar'}" for symbol, last in self.ended_early.items()
             )
             line += f"; WARNING the source ends before {self.last_session}: {ends}"
-        if self.failed:
-            line += "; FAILED " + "; ".join(f"{o.symbol} ({o.error})" for o in self.failed)
+        # The messages are logged once each as they happen; here only the names.
+        failed = [o.symbol for o in self.failed if o.attempted]
+        if failed:
+            line += f"; FAILED {', '.join(failed)} (see the errors above)"
+        skipped = [o.symbol for o in self.failed if not o.attempted]
+        if skipped:
+            line += f"; not attempted: {', '.join(skipped)}"
         return line
 
 
@@ -171,10 +185,15 @@ def _ingest_locked(
     )
     label = f"{source.name} bars"
     bar = tqdm(symbols, desc=label, unit="symbol", disable=_quiet(progress), leave=False)
+    stopped_at: str | None = None
     for symbol in bar:
         bar.set_postfix_str(symbol)
         outcome = SymbolOutcome(symbol=symbol)
         report.outcomes.append(outcome)
+        if stopped_at is not None:
+            outcome.attempted = False
+            outcome.error = f"not attempted: {source.name} refused {stopped_at} (see above)"
+            continue
         try:
             bars = source.fetch(symbol, start, end)
             outcome.received = len(bars)
@@ -185,6 +204,7 @@ def _ingest_locked(
         except MarketDataError as exc:
             outcome.error = str(exc).removeprefix(f"{symbol}: ")
             log.error("%s: %s", symbol, outcome.error)
+            stopped_at = symbol if exc.stops_source else None
         except AllocatorError as exc:
             outcome.error = str(exc)
             log.error("%s: %s", symbol, exc)

@@ -14,6 +14,8 @@ What the vendor does (its end-of-day documentation, and DESIGN.md "Facts worth k
   missing token, 404 ``"Error: Ticker 'XYZ' not found"`` for an unknown ticker, 429 for the rate
   limits (its text, sometimes plain rather than JSON, names the hourly or daily allocation or
   the monthly symbol count). The same ``detail`` object has been seen with HTTP 200 too.
+- A refused token or a spent hourly, daily or monthly allocation refuses every symbol after it
+  too: those errors stop the ingest (``stops_source``), so no more of the quota is spent.
 
 This source stores the **raw** prices (``open`` ... ``volume``), the same basis as Alpha
 Vantage's ``TIME_SERIES_DAILY`` and the CSV files, never the split- and dividend-adjusted ones.
@@ -32,7 +34,12 @@ from urllib.parse import quote
 import pandas as pd
 import requests
 
-from allocator.exceptions import MalformedResponseError, RateLimitError, VendorError
+from allocator.exceptions import (
+    MalformedResponseError,
+    MarketDataError,
+    RateLimitError,
+    VendorError,
+)
 from allocator.shell.marketdata.base import BAR_COLUMNS, clip_to_range, empty_bars, validate_bars
 from allocator.shell.marketdata.vendor_http import VendorAPI, VendorClient, VendorClientSettings
 from allocator.shell.settings import (
@@ -147,6 +154,12 @@ def parse_daily_prices(symbol: str, payload: list[Any]) -> pd.DataFrame:
     return validate_bars(symbol, frame, ORIGIN)
 
 
+def _stops(error: MarketDataError) -> MarketDataError:
+    """``error``, marked as refusing every later symbol too (see ``stops_source``)."""
+    error.stops_source = True
+    return error
+
+
 class _TiingoClient(VendorClient):
     """Calls to Tiingo with one token: :class:`VendorClient` plus the vendor's refusals."""
 
@@ -180,7 +193,7 @@ class _TiingoClient(VendorClient):
             f'Tiingo answered HTTP {status}: "{text}"' if text else f"Tiingo answered HTTP {status}"
         )
         if status in (401, 403) or "token" in lowered:
-            raise VendorError(symbol, f"Tiingo refused the token ({said}); {_KEY_HINT}")
+            raise _stops(VendorError(symbol, f"Tiingo refused the token ({said}); {_KEY_HINT}"))
         if "not found" in lowered and "ticker" in lowered:
             raise VendorError(
                 symbol,
@@ -190,10 +203,12 @@ class _TiingoClient(VendorClient):
         if status == 429 or _is_rate_limit(text):
             kind = classify_limit(text)
             if kind in _LIMIT_ADVICE:
-                raise RateLimitError(
-                    symbol,
-                    f"Tiingo {kind} limit reached ({said}); {_LIMIT_ADVICE[kind]}",
-                    transient=False,
+                raise _stops(
+                    RateLimitError(
+                        symbol,
+                        f"Tiingo {kind} limit reached ({said}); {_LIMIT_ADVICE[kind]}",
+                        transient=False,
+                    )
                 )
             raise RateLimitError(
                 symbol,
