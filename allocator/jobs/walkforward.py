@@ -16,19 +16,17 @@ glues it first); :func:`target_check` is the verdict, fixed in that plan:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass
 
 import pandas as pd
 
 from allocator.backtest.engine import BacktestResult
+from allocator.backtest.study import Preregistration, preregistration
 from allocator.notebook.formats import METRIC_FORMATS
 from allocator.research.backtest_job import run_backtest_job
 from allocator.research.walkforward import AFTER_MONTHS, persistence_summary
 from allocator.tuning.acceptance import DEFAULT_DESIGN, design_named
-from allocator.tuning.objective import MIN_IMPROVEMENT
 
 SHOWN = ["twr", "cagr", "sharpe", "max_drawdown", "exposure", "final_value"]
 TUNED, STATIC = "monthly tuning (walk-forward)", "preset default (static)"
@@ -70,37 +68,33 @@ class WalkForwardStudy:
         )
 
 
-def study_plan(start: str, end: str, design: str = DEFAULT_DESIGN) -> dict:
-    """What the study is judged on, before any figure: period, tuning design and target."""
-    return {
-        "study": "walk-forward monthly tuning",
-        "period": [str(start), str(end)],
-        "base": "preset default",
-        "design": design_named(design).to_dict(),
-        "objective": (
-            "J = Sharpe - (min_sharpe_target / tolerance) x max(0, |max drawdown| - tolerance), "
-            "tolerance = max_drawdown_tolerance / 100"
-        ),
-        "candidates": "every tunable parameter one step up and down, and the design "
-        "document's recommendations (allocator.tuning.recommend)",
+def study_plan(start: str, end: str, design: str = DEFAULT_DESIGN) -> Preregistration:
+    """What the study is judged on, before any figure: the objective and target, the candidates
+    (the grid), and the design (period, base, tuning design), with the record's SHA-256."""
+    objective = {
+        "J": "Sharpe - (min_sharpe_target / tolerance) x max(0, |max drawdown| - tolerance), "
+        "tolerance = max_drawdown_tolerance / 100",
         "target": {
             "sharpe": "tuned >= static default",
             "max_drawdown": f"tuned >= static default - {DRAWDOWN_SLACK:g}",
             "persistence": f"mean J gain over the {AFTER_MONTHS} months after each accepted "
             "change > 0, and more than half of them positive",
         },
-        "legacy_margin": MIN_IMPROVEMENT,
     }
+    grid = {
+        "candidates": "every tunable parameter one step up and down, and the design "
+        "document's recommendations (allocator.tuning.recommend)"
+    }
+    plan = {
+        "study": "walk-forward monthly tuning",
+        "period": [str(start), str(end)],
+        "base": "preset default",
+        "tuning": design_named(design).to_dict(),
+    }
+    return preregistration(objective, grid, plan)
 
 
-def plan_digest(plan: dict) -> str:
-    """The SHA-256 of the plan's canonical JSON (sorted keys, no spaces)."""
-    return hashlib.sha256(
-        json.dumps(plan, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    ).hexdigest()
-
-
-def plan_for_display(plan: dict) -> pd.DataFrame:
+def plan_for_display(plan: Preregistration) -> pd.DataFrame:
     """The plan as a two-column table (nested entries flattened to ``a.b``)."""
     rows = []
 
@@ -111,7 +105,8 @@ def plan_for_display(plan: dict) -> pd.DataFrame:
         else:
             rows.append((prefix, "—" if value is None else str(value)))
 
-    walk("", plan)
+    walk("", plan.record)
+    rows.append(("SHA-256", plan.sha256))
     return pd.DataFrame(rows, columns=["choice", "value"]).set_index("choice")
 
 
