@@ -28,8 +28,8 @@ class JobSpec:
     frequency: str
     #: Five cron fields in America/New_York, or None for jobs run by hand.
     cron: str | None = None
-    #: Parameters the runner itself understands (``-p force True``), accepted even when the
-    #: notebook does not declare them; they reach the notebook only if it declares them.
+    #: Parameters the runner itself understands (``-p force True``), True or False, accepted
+    #: even when the notebook does not declare them; they reach the notebook only if it does.
     runner_parameters: tuple[str, ...] = ()
 
     @property
@@ -81,6 +81,9 @@ JOBS: dict[str, JobSpec] = {
             "replay the daily jobs over a period (run by hand)",
             needs_session=False,
             frequency=MANUAL,
+            # A period whose bars come from two sources is refused unless asked for
+            # (allocator.notebook.replay_sources); the report then says so.
+            runner_parameters=("mixed_sources",),
         ),
         JobSpec(
             "sweep",

@@ -114,8 +114,9 @@ def check_parameters(
             raise JobError(
                 f"unknown parameter {name!r} for job {spec.name}: its notebook declares {listed}"
             )
-    if "force" in spec.runner_parameters and not isinstance(given.get("force", False), bool):
-        raise JobError(f"parameter 'force' must be True or False, not {given['force']!r}")
+    for name in spec.runner_parameters:
+        if not isinstance(given.get(name, False), bool):
+            raise JobError(f"parameter {name!r} must be True or False, not {given[name]!r}")
 
 
 #: The notebook parameter ``allocator run --source`` sets: ``source`` (the fetch job's market
@@ -356,6 +357,11 @@ DATE_PAIRS = (("start", "end"), ("in_start", "in_end"), ("out_start", "out_end")
 ENV_MARKET_CSV_DIR = "ALLOCATOR_MARKET_CSV_DIR"
 
 
+def default_values(declared: Mapping[str, dict]) -> dict[str, object]:
+    """Each declared parameter's default as a value (None where it is no literal)."""
+    return {name: _default_of(spec) for name, spec in declared.items()}
+
+
 def _check_choice(name: str, value: object, *, option: str | None = None) -> None:
     allowed = CHOICES[name]
     if value not in allowed:
@@ -412,7 +418,7 @@ def check_values(given: Mapping[str, object], declared: Mapping[str, dict]) -> d
         default = _default_of(declared[name]) if name in declared else None
         if name in CHOICES and not (value is None and default is None):
             _check_choice(name, value)
-    values = {n: _default_of(spec) for n, spec in declared.items()} | out
+    values = default_values(declared) | out
     _check_csv_folder(values, given)
     if CSV_DIR in given:
         out[CSV_DIR] = values[CSV_DIR]

@@ -83,6 +83,8 @@ table.dataframe thead th,table.runs thead th{background:#f2f2f2}
 .report-header td,.report-header th{border:1px solid #ddd;padding:.2em .6em;text-align:left}
 .failure-banner{background:#fde8e8;border:2px solid #c0392b;color:#7b1d14;padding:.7em 1em;
 margin:1em 0;border-radius:4px}
+.note-banner{background:#fff6dd;border:2px solid #b7791f;color:#5c3d05;padding:.7em 1em;
+margin:1em 0;border-radius:4px}
 .status-failed{color:#c0392b;font-weight:bold}.status-succeeded{color:#1e7b34}
 .status-skipped{color:#777}.status-running{color:#a66b00}
 .status-abandoned{color:#c0392b;font-style:italic}
@@ -107,6 +109,8 @@ class RunHeader:
     git_commit: str | None = None
     parameters: dict = field(default_factory=dict)
     error: str | None = None
+    #: What a reader must know before the figures (e.g. bars of several sources), one banner each.
+    notes: tuple[str, ...] = ()
 
 
 def _markdown_cell(source: str) -> nbformat.NotebookNode:
@@ -147,6 +151,10 @@ def header_markdown(
         failure_banner(header.error or "unknown error", anchor=error_anchor) + "\n\n"
         if header.status == "failed"
         else ""
+    )
+    banner += "".join(
+        f'<div class="note-banner"><strong>Note.</strong> {html.escape(note)}</div>\n\n'
+        for note in header.notes
     )
     return (
         f"# {header.job} {header.trade_date.isoformat()}\n\n{banner}"

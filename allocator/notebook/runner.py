@@ -56,6 +56,7 @@ from allocator.notebook.parameters import TRADE_DATE as TRADE_DATE
 from allocator.notebook.parameters import checked_parameters, declared_parameters
 from allocator.notebook.parameters import parse_parameters as parse_parameters
 from allocator.notebook.parameters import parse_value as parse_value
+from allocator.notebook.replay_sources import check_replay_sources
 from allocator.notebook.sidecar import run_environment, sidecars_of
 from allocator.notebook.supervision import (
     JobTimer,
@@ -104,6 +105,8 @@ class RunPlan:
     #: Recorded in ``job_runs`` (everything the user passed, plus the trade date).
     recorded: dict[str, object]
     skip: str | None = None
+    #: Said in the report's header (e.g. a backtest over bars of several sources, when asked).
+    notes: tuple[str, ...] = ()
 
 
 def plan_run(
@@ -452,6 +455,7 @@ def finalize_run(
         run.commit,
         plan.recorded,
         error,
+        plan.notes,
     )
     notes += _render_report(run, header, secrets)
     for path in (run.paths.notebook, *sidecars_of(run.paths.notebook)):
@@ -505,6 +509,7 @@ def run_job(
     if plan.skip is None:
         require_kernel(settings.kernel_name)
     engine = engine or _engine_for(settings)
+    plan = check_replay_sources(engine, plan)
     if plan.skip is not None:
         result = record_skipped_run(engine, settings, plan)
     else:

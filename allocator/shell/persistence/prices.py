@@ -158,6 +158,52 @@ def symbols_from_source(conn: sa.Connection, source: str) -> list[str]:
     return sorted(conn.execute(stmt).scalars())
 
 
+@dataclass(frozen=True)
+class SourceSpan:
+    """The bars one source holds in a range: its symbols, first and last date, and count."""
+
+    source: str
+    symbols: tuple[str, ...]
+    first: dt.date
+    last: dt.date
+    bars: int
+
+    def describe(self) -> str:
+        """E.g. ``csv (SPY, QQQ, DIA 2004-01-02..2023-09-25, 14,901 bars)``."""
+        return (
+            f"{self.source} ({', '.join(self.symbols)} {self.first}..{self.last}, "
+            f"{self.bars:,} bars)"
+        )
+
+
+def bar_sources(
+    conn: sa.Connection, symbols: Sequence[str], start: dt.date, end: dt.date
+) -> list[SourceSpan]:
+    """The sources of the stored bars of ``symbols`` dated in [start, end], oldest first."""
+    stmt = (
+        sa.select(
+            price_history.c.source,
+            price_history.c.symbol,
+            sa.func.min(price_history.c.date),
+            sa.func.max(price_history.c.date),
+            sa.func.count(),
+        )
+        .where(price_history.c.symbol.in_(list(symbols)))
+        .where(price_history.c.date.between(start, end))
+        .group_by(price_history.c.source, price_history.c.symbol)
+    )
+    spans: dict[str, list] = {}
+    for source, symbol, first, last, count in conn.execute(stmt):
+        span = spans.setdefault(source, [[], first, last, 0])
+        span[0].append(symbol)
+        span[1], span[2], span[3] = min(span[1], first), max(span[2], last), span[3] + count
+    found = [
+        SourceSpan(source, tuple(sorted(names)), first, last, count)
+        for source, (names, first, last, count) in spans.items()
+    ]
+    return sorted(found, key=lambda span: (span.first, span.source))
+
+
 def delete_source_bars(conn: sa.Connection, source: str) -> int:
     """Delete every bar stored from ``source``; the number deleted. In the caller's transaction."""
     return conn.execute(price_history.delete().where(price_history.c.source == source)).rowcount
