@@ -29,10 +29,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Capital Allocator (.venv)" >/dev/null
+	@$(BIN)/python -m allocator.notebook.hygiene setup
 	@touch $@
 	@echo "installed into $(VENV) (kernel '$(KERNEL)')"
 
-install: $(STAMP) ## create .venv, install the package and its Jupyter kernel
+install: $(STAMP) ## create .venv, install the package, its Jupyter kernel and git's notebook filter
 
 demo: $(STAMP) ## offline end-to-end run on its own SQLite database (var/demo.sqlite3)
 	@$(BIN)/python -m allocator.cli.demo --source $(DEMO_SOURCE)
@@ -90,7 +91,7 @@ run-backtest: $(STAMP) ## backtest the stored history (START=YYYY-MM-DD [END=YYY
 run-review: $(STAMP) ## tabulate archived runs (FROM=YYYY-MM-DD TO=YYYY-MM-DD; default 30 days)
 	$(ALLOCATOR) run review $(if $(FROM),-p start $(FROM),) $(if $(TO),-p end $(TO),)
 
-bench: $(STAMP) ## benchmarks: backtest speed, job overhead and CLI start-up (CPU), artifact sizes
+bench: $(STAMP) ## benchmarks: backtest and research kernel speed, job overhead, CLI start-up (CPU)
 	$(BIN)/python -m benchmarks
 
 bench-sweep: $(STAMP) ## make bench plus the 200-config Dask sweep (about 5 minutes more)

@@ -1,4 +1,6 @@
-"""Sweep speed: 200 configs over 20 years on a 2-worker local Dask cluster, against serial.
+"""Sweep speed: 200 configs over 20 years on a 2-worker local Dask cluster, against serial, with
+the reference engine (the production backtest; the replay kernel's figures are
+``bench_kernel``'s, and it never starts a local cluster).
 
     python -m benchmarks.bench_sweep [--workers 2] [--csv-dir DIR]
 
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     one = {k: v[:1] for k, v in grid.items()}
     print(f"== Sweep speed ({source['data_source']}, {START}..{END})")
     t0 = time.perf_counter()
+    source["engine"] = "reference"
     single = run_sweep(one, START, END, base="seed", serial=True, **source)
     one_backtest = time.perf_counter() - t0
     serial = run_sweep(grid, START, END, base="seed", serial=True, **source)

@@ -1,5 +1,6 @@
-"""The research sweep: grids checked before anything runs, Dask results equal to serial ones,
-the scheduler-address path, and the SPY + cash mix beside every point."""
+"""The research sweep: grids checked before anything runs, the replay kernel in process (the
+default) and Dask results equal to the reference engine's serial run, the scheduler-address
+path, and the SPY + cash mix beside every point."""
 
 from __future__ import annotations
 
@@ -60,11 +61,19 @@ def test_bad_grids_are_refused_naming_the_parameter(grid, message):
 
 @pytest.fixture(scope="module")
 def serial() -> pd.DataFrame:
-    return run_sweep(GRID, *PERIOD, data_source="synthetic", serial=True).table
+    """The reference: the production backtest of every point, one after another."""
+    return run_sweep(GRID, *PERIOD, data_source="synthetic", serial=True, engine="reference").table
 
 
-def test_the_sweep_on_a_local_cluster_equals_the_serial_run(serial):
-    on_cluster = run_sweep(GRID, *PERIOD, data_source="synthetic", workers=2)
+def test_the_kernel_sweeps_in_this_process_and_equals_the_reference(serial):
+    result = run_sweep(GRID, *PERIOD, data_source="synthetic", workers=2)
+    assert (result.where, result.workers, result.engine) == ("this process", 1, "kernel")
+    assert "4 configs on this process (1 worker(s), kernel engine)" in result.summary_line()
+    pd.testing.assert_frame_equal(result.table, serial, check_exact=True)
+
+
+def test_the_reference_sweep_on_a_local_cluster_equals_the_serial_run(serial):
+    on_cluster = run_sweep(GRID, *PERIOD, data_source="synthetic", workers=2, engine="reference")
     assert on_cluster.where == "a local Dask cluster" and on_cluster.workers == 2
     pd.testing.assert_frame_equal(on_cluster.table, serial, check_exact=True)
     assert list(serial.columns[:2]) == list(GRID)
@@ -83,6 +92,15 @@ def test_the_sweep_runs_on_a_cluster_given_by_its_scheduler_address(serial, monk
         result = run_sweep(GRID, *PERIOD, data_source="synthetic")
     assert result.where == f"Dask scheduler {cluster.scheduler_address}"
     pd.testing.assert_frame_equal(result.table, serial, check_exact=True)
+
+
+def test_an_unknown_engine_is_refused_and_the_cli_offers_the_engines():
+    from allocator.cli.sweep import ENGINES as CLI_ENGINES
+    from allocator.research.cluster import ENGINES
+
+    assert CLI_ENGINES == ENGINES
+    with pytest.raises(JobError, match="engine 'numpy': use one of kernel, reference"):
+        run_sweep(GRID, *PERIOD, data_source="synthetic", engine="numpy")
 
 
 def test_a_dead_scheduler_address_is_a_clear_error():
