@@ -256,3 +256,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("allocator: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        line = failure_line(exc, settings.database_url)
+        if line is None:
+            raise
+        print(f"allocator: {line}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def failure_line(exc: Exception, database_url: str) -> str | None:
+    """One line for a database or a file that refused a write (None: a bug, shown in full).
+
+    A read-only, locked or full database (SQLAlchemy's 20-60 lines) or a folder that cannot
+    be written (no space, no permission) is the operator's to fix, not a bug: say what and where.
+    """
+    sa = sys.modules.get("sqlalchemy")
+    if sa is not None and isinstance(exc, sa.exc.DBAPIError):
+        from allocator.shell.persistence.engine import describe_database_error
+
+        return describe_database_error(database_url, exc)
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"cannot write {where}{exc.strerror or exc}; check its permissions and free space"
+    return None

@@ -9,9 +9,10 @@ Each failure's message is logged once; the summary line names the symbols.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from allocator.exceptions import (
     AllocatorError,
     ConfigNotFoundError,
+    DatabaseError,
     JobError,
     MarketDataError,
     MixedHistoryError,
@@ -197,10 +199,12 @@ def _ingest_locked(
         try:
             bars = source.fetch(symbol, start, end)
             outcome.received = len(bars)
-            with engine.begin() as conn:
+            with _write_error_named(engine, report, symbol), engine.begin() as conn:
                 outcome.result = upsert_bars(
                     conn, symbol, bars, source.name, sessions=sessions, on_revision=on_revision
                 )
+        except DatabaseError:
+            raise  # not this symbol's fault: the next ones would fail the same way
         except MarketDataError as exc:
             outcome.error = str(exc).removeprefix(f"{symbol}: ")
             log.error("%s: %s", symbol, outcome.error)
@@ -229,6 +233,26 @@ def _ingest_locked(
                 )
     bar.close()
     return report
+
+
+@contextlib.contextmanager
+def _write_error_named(engine: sa.Engine, report: IngestReport, symbol: str) -> Iterator[None]:
+    """A database that refuses the write (read-only, full, locked) stops the run on one line.
+
+    The symbol's transaction is rolled back, so it stored nothing; the symbols before it are
+    stored whole and named. The others are not fetched: they would fail the same way.
+    """
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        from allocator.shell.persistence.engine import describe_database_error
+
+        url = engine.url.render_as_string(hide_password=False)
+        stored = [o.symbol for o in report.outcomes if o.result is not None and o.symbol != symbol]
+        before = f"; {', '.join(stored)} stored before it" if stored else ""
+        raise DatabaseError(
+            f"{describe_database_error(url, exc)} ({symbol} stored nothing{before})"
+        ) from None
 
 
 def checked_symbols(symbols: Sequence[str], what: str = "symbols") -> list[str]:

@@ -66,7 +66,7 @@ from allocator.notebook.supervision import (
 )
 from allocator.shell.calendar import is_session, to_date, today_eastern
 from allocator.shell.persistence.runlock import run_lock
-from allocator.shell.settings import PROJECT_ROOT, Settings, get_settings, mask_url
+from allocator.shell.settings import PROJECT_ROOT, Settings, get_settings
 
 if TYPE_CHECKING:
     # Only for annotations: like jobruns, render is imported when a run needs it, which keeps
@@ -305,12 +305,10 @@ def claim_paths(settings: Settings, plan: RunPlan, started_at: dt.datetime) -> R
 
 def database_write_error(engine: sa.Engine, exc: sa.exc.DBAPIError) -> DatabaseError:
     """A one-line error for a database this run cannot write (read-only file, no space...)."""
-    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-    target = mask_url(engine.url.render_as_string(hide_password=True))
-    return DatabaseError(
-        f"cannot write to the database {target}: {reason}; check that the file and its folder "
-        f"are writable by this user (or the server's permissions)"
-    )
+    from allocator.shell.persistence.engine import describe_database_error
+
+    url = engine.url.render_as_string(hide_password=False)
+    return DatabaseError(describe_database_error(url, exc))
 
 
 def start_run(engine: sa.Engine, settings: Settings, plan: RunPlan) -> StartedRun:

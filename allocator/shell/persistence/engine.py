@@ -90,3 +90,37 @@ def connect(engine: sa.Engine) -> sa.Connection:
             f"cannot connect to {mask_url(engine.url.render_as_string(hide_password=True))}: "
             f"{reason}; check DATABASE_URL and that the server is running"
         ) from None
+
+
+#: Words of a driver's message, and what to do about that kind of failure.
+_DATABASE_FAULTS = (
+    (
+        ("read-only", "readonly"),
+        "make it writable: the file and its folder for this user, or "
+        "the server's read-only setting (default_transaction_read_only)",
+    ),
+    (("disk is full", "no space", "could not extend", "disk full"), "free space on its disk"),
+    (
+        ("database is locked", "lock timeout", "could not obtain lock"),
+        "another process holds it: wait for that process, then run the command again",
+    ),
+)
+
+
+def describe_database_error(url: str, exc: BaseException) -> str:
+    """One line for a database command that failed: the URL (masked), the driver's reason, a fix.
+
+    SQLAlchemy's message is the statement, every bound parameter and a link, 20 to 60 lines
+    for one full or read-only database; the driver's first line says it all: ``attempt to
+    write a readonly database``, ``database or disk is full``, ``database is locked``,
+    ``cannot execute INSERT in a read-only transaction``.
+    """
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    reason = lines[0].strip() if lines else type(original).__name__
+    fix = "check DATABASE_URL, the database's permissions and its disk"
+    for words, advice in _DATABASE_FAULTS:
+        if any(word in reason.lower() for word in words):
+            fix = advice
+            break
+    return f"cannot write to the database {mask_url(url)}: {reason}; {fix}"
