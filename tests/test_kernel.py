@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 
 from allocator.backtest.engine import simulate
 from allocator.backtest.prices import PriceTable
@@ -178,11 +179,12 @@ def replay_both(market, window, schedule, initial=None):
     got = outcome(lambda: replayer.run(window, [schedule], initial)[0])
     ref = outcome(lambda: simulate(prices, window, schedule, initial=initial))
     assert_same_run(got, ref)
-    if isinstance(ref, Exception):
-        event(f"the reference raises {type(ref).__name__}")
-    else:
-        event(f"actions {sorted(set(ref.daily['action']))}")
-        event(f"versions {len(schedule.entries)}, initial book {initial is not None}")
+    if currently_in_test_context():  # what the examples covered (--hypothesis-show-statistics)
+        if isinstance(ref, Exception):
+            event(f"the reference raises {type(ref).__name__}")
+        else:
+            event(f"actions {sorted(set(ref.daily['action']))}")
+            event(f"versions {len(schedule.entries)}, initial book {initial is not None}")
     return got, ref, replayer.fallbacks > before
 
 
