@@ -110,3 +110,29 @@ def versus_mix(subject: str, strategy: Mapping[str, object], mix: Mapping[str, o
 
 def _or_nan(number: float | None) -> float:
     return math.nan if number is None else number
+
+
+def cents(value: object) -> str:
+    """Dollars to the cent, for prices and trade amounts: ``8561.554`` -> ``$8,561.55``."""
+    number = _number(value)
+    if number is None:
+        return MISSING
+    sign = "-" if number < 0 else ""
+    return f"{sign}${abs(number):,.2f}"
+
+
+def compact_dollars(value: object) -> str:
+    """Dollars in a few characters, for chart axes: ``250000`` -> ``$250k``, ``1.5e6`` -> ``$1.5M``.
+
+    Whole thousands and millions lose their decimals (``$2M``, not ``$2.0M``); below $1,000 it is
+    whole dollars.
+    """
+    number = _number(value)
+    if number is None:
+        return MISSING
+    sign, size = ("-" if number < 0 else ""), abs(number)
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if size >= scale:
+            shown = f"{size / scale:.1f}".removesuffix(".0")
+            return f"{sign}${shown}{suffix}"
+    return f"{sign}${size:,.0f}"
