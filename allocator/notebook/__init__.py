@@ -10,5 +10,7 @@
 - :mod:`~allocator.notebook.review` — the runs of a date range, read back with scrapbook;
 - :mod:`~allocator.notebook.crontab` — the production schedule as crontab text;
 - :mod:`~allocator.notebook.formats` — percentages, ratios and dollars as reports show them;
-- :mod:`~allocator.notebook.plots` — the compact charts the notebooks draw.
+- :mod:`~allocator.notebook.plots` — the compact charts the notebooks draw;
+- :mod:`~allocator.notebook.hygiene` — git's notebook filter, nbdime, what a run's checkout
+  changed against HEAD.
 """

@@ -91,11 +91,17 @@ def execute_notebook(
     """Execute ``notebook`` into ``output``; returns None on success or the error's summary.
 
     papermill saves the output notebook after every cell and before it raises, so ``output`` is
-    complete whether the notebook succeeds, raises, times out or loses its kernel.
+    complete whether the notebook succeeds, raises, times out or loses its kernel. When the
+    checkout differs from HEAD, ``output`` records how, the notebook's own diff included
+    (:func:`~allocator.notebook.hygiene.checkout_changes`, taken before the kernel starts).
     """
     import papermill
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from traitlets.config import Config
+
+    from allocator.notebook.hygiene import checkout_changes, record_checkout
+
+    changes = checkout_changes(notebook)
 
     config = Config()
     # IPC sockets instead of localhost TCP: no ports to other local users, and no ipykernel
@@ -148,6 +154,8 @@ def execute_notebook(
         return f"{type(exc).__name__}: {exc}"
     finally:
         sockets.cleanup()
+        if changes and output.is_file() and output.stat().st_size:
+            record_checkout(output, changes)
     return None
 
 
