@@ -388,7 +388,7 @@ def test_a_fresh_process_loads_the_compiled_kernel_from_the_cache(synthetic):
         "bars = bars_of(SyntheticSource(), SYMBOLS, FIRST_BAR, dt.date(2021, 3, 1))\n"
         "days = calendar.sessions_between(dt.date(2021, 1, 4), dt.date(2021, 2, 26))\n"
         "Replayer(bars).run(days, [preset('default')])\n"
-        "stats = kernel.replay.stats\n"
+        "stats = kernel.run_sessions.stats\n"
         "print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))\n"
     )
     root = Path(__file__).resolve().parents[1]
