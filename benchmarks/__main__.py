@@ -1,5 +1,5 @@
-"""``make bench``: the backtest's speed, the research kernel against it, a job's overhead through
-``allocator run``, CLI start-up.
+"""``make bench``: the backtest's speed, the research kernel against it, the 2006-2024
+walk-forward, a job's overhead through ``allocator run``, CLI start-up.
 
     python -m benchmarks            # the default set (a few minutes)
     python -m benchmarks --sweep    # also the 200-config sweep on Dask (about 5 minutes more)
@@ -9,7 +9,7 @@ Every figure is measured in this one run; ``benchmarks/results.md`` keeps one li
 
 import argparse
 
-from benchmarks import bench_backtest, bench_kernel, bench_runner
+from benchmarks import bench_backtest, bench_kernel, bench_runner, bench_walkforward
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -18,6 +18,8 @@ if __name__ == "__main__":
     bench_backtest.main([])
     print()
     kernel_differs = bench_kernel.main([])
+    print()
+    bench_walkforward.main([])
     print()
     if args.sweep:
         from benchmarks import bench_sweep
