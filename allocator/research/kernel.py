@@ -1,7 +1,7 @@
 """The research replay kernel: the session step of the backtest, compiled with numba.
 
 :func:`replay` runs the sessions of one config schedule over precomputed arrays (built by
-:mod:`allocator.research.kernel_inputs`: its ``Inputs`` and ``Book``) and returns what
+:mod:`allocator.research.kernel_inputs`: its ``Inputs`` and ``KernelBook``) and returns what
 :func:`allocator.backtest.engine.simulate` returns, bit for bit: the same decision
 (:func:`allocator.strategy.decision.decide`), the same fills
 (:func:`allocator.portfolio.fills.fill_orders_in_place`) and the same valuation, with the same

@@ -8,12 +8,13 @@ its date (:mod:`allocator.strategy.features`), so the whole-history table gives,
 exactly the state :class:`allocator.backtest.engine.MarketStates` computes over a run's own
 window; a walk-forward's hundreds of windows share one table.
 
-:func:`kernel_inputs` lays one run out for :func:`allocator.research.kernel.replay`, after
-checking that the reference would run it on exactly these states: every session has a close of
-every scheduled symbol, and each config's window (``lookback_days`` bar dates before the first
-session up to the last) has every close of its assets. Otherwise it returns None and the caller
-runs the reference :func:`~allocator.backtest.engine.simulate`, which then does what it does
-(raises its error, or replays a history with gaps on the states of that run's window).
+:func:`layout` checks that the reference would run a replay on exactly these states (every
+session has a close of every scheduled symbol, and each config's window, ``lookback_days`` bar
+dates before the first session up to the last, has every close of its assets) and
+:func:`kernel_inputs` lays it out for :func:`allocator.research.kernel.replay`
+(:class:`Inputs`, and :class:`KernelBook` for the book). Otherwise ``layout`` returns None and
+the caller runs the reference :func:`~allocator.backtest.engine.simulate`, which then does what
+it does (raises its error, or replays a history with gaps on the states of that run's window).
 """
 
 from __future__ import annotations

@@ -10,11 +10,13 @@ its scores per pair of weights across calls (:mod:`allocator.research.kernel_inp
 - :meth:`Replayer.daily`: only the daily values, as arrays (the tuner's curves);
 - :meth:`Replayer.metrics_rows`: the rows :func:`allocator.backtest.sweep.evaluate` returns.
 
-Each accepts ``initial``: a :class:`~allocator.portfolio.session.StrategyState` (a book and the
-previous session's regime label) to continue from instead of an empty book. A run the kernel
-does not model (a history with gaps in a config's window, a missing bar, an error the reference
-raises) is handed to the reference, :func:`simulate`, so the answer, or the error, is always the
-reference's. ``tests/test_kernel.py`` proves the equality on random configs and histories.
+``run`` and ``daily`` accept ``initial``: a :class:`~allocator.portfolio.session.StrategyState`
+(a book and the previous session's regime label) to continue from instead of an empty book.
+
+A run the kernel does not model (a history with gaps in a config's window, a missing bar, an
+error the reference raises) is handed to the reference, :func:`simulate`, so the answer, or the
+error, is always the reference's. ``tests/test_kernel.py`` proves the equality on random configs
+and histories.
 """
 
 from __future__ import annotations
@@ -114,7 +116,8 @@ class Replayer:
     def __init__(self, bars: pd.DataFrame | PriceTable):
         prices = bars if isinstance(bars, PriceTable) else PriceTable.from_bars(bars)
         self.market = MarketArrays(prices)
-        self.fallbacks = 0  # runs handed to the reference
+        #: Runs handed to the reference (the tests check it stays 0 where the kernel models all).
+        self.fallbacks = 0
 
     @property
     def prices(self) -> PriceTable:
@@ -159,12 +162,15 @@ class Replayer:
         sessions: Sequence[dt.date],
         base: TradingConfig,
         points: Sequence[dict[str, Any]],
-        initial: StrategyState | None = None,
     ) -> list[dict[str, Any]]:
         """:func:`~allocator.backtest.sweep.evaluate` of each point (``base`` with the point's
-        changes) over ``sessions``: the same rows, computed from the kernel's arrays."""
+        changes) over ``sessions``: the same rows, computed from the kernel's arrays.
+
+        From an empty book only, as ``evaluate``: ``summary``'s flow-adjusted returns would count
+        a starting book's value as the first session's return (replays that continue a book
+        take :meth:`daily` and judge their curves themselves)."""
         configs = [base.with_changes(**sweep._coerced(p)) for p in points]
-        curves = self.daily(sessions, configs, initial)
+        curves = self.daily(sessions, configs)
         leg = self.spy_leg(sessions)
         return [_row(p, d, leg) for p, d in zip(points, curves, strict=True)]
 
@@ -191,7 +197,8 @@ class Replayer:
         if book is None:
             return None
         x = kernel_inputs(self.market, run)
-        previous = kernel.BEARISH if initial and initial.previous_label == BEARISH else -1
+        bearish = initial is not None and initial.previous_label == BEARISH
+        previous = kernel.BEARISH if bearish else kernel.UNKNOWN
         daily, actions, held, trades, tint, _, error, _ = kernel.replay(
             x, book, previous, kernel.constants()
         )
