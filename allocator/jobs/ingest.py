@@ -213,26 +213,31 @@ def _ingest_locked(
             outcome.error = str(exc)
             log.error("%s: %s", symbol, exc)
         else:
-            r = outcome.result
-            log.info(
-                "%s: received %d, inserted %d, revised %d, unchanged %d, last bar %s",
-                symbol,
-                outcome.received,
-                r.inserted,
-                r.updated,
-                r.unchanged,
-                r.last_date,
-            )
-            if symbol in report.ended_early:
-                log.warning(
-                    "%s: the source's last bar is %s, before %s, the last session asked for: "
-                    "the stored history ends there",
-                    symbol,
-                    r.last_date or "none",
-                    report.last_session,
-                )
+            _log_stored(report, outcome)
     bar.close()
     return report
+
+
+def _log_stored(report: IngestReport, outcome: SymbolOutcome) -> None:
+    """Log what one symbol's ingest stored, and a warning when its source ended early."""
+    r = outcome.result
+    log.info(
+        "%s: received %d, inserted %d, revised %d, unchanged %d, last bar %s",
+        outcome.symbol,
+        outcome.received,
+        r.inserted,
+        r.updated,
+        r.unchanged,
+        r.last_date,
+    )
+    if outcome.symbol in report.ended_early:
+        log.warning(
+            "%s: the source's last bar is %s, before %s, the last session asked for: "
+            "the stored history ends there",
+            outcome.symbol,
+            r.last_date or "none",
+            report.last_session,
+        )
 
 
 @contextlib.contextmanager

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from allocator.exceptions import AllocatorError, MixedHistoryError
 
 if TYPE_CHECKING:
-    from allocator.notebook.runner import RunPlan
     from allocator.shell.persistence.prices import SourceSpan
 
 log = logging.getLogger(__name__)
@@ -59,8 +58,11 @@ def replay_spans(engine: sa.Engine, values: dict) -> tuple[str, list[SourceSpan]
         return f"{start}..{end}", bar_sources(conn, symbols, first, end)
 
 
-def check_replay_sources(engine: sa.Engine, plan: RunPlan) -> RunPlan:
+def check_replay_sources(engine: sa.Engine, plan: Any) -> Any:
     """``plan``, with a note for its report when its bars come from several sources and it asks.
+
+    ``plan`` is the runner's :class:`~allocator.notebook.runner.RunPlan` (not imported: the
+    runner imports this module).
 
     Raises
     ------
