@@ -9,15 +9,22 @@ One run of job J for trade date D started at UTC time T leaves::
 
 T looks like ``20261126T213501Z``. A second run in the same second gets ``-2``, ``-3`` ... appended;
 the notebook file is claimed with an exclusive create, so two processes cannot pick the same name.
+papermill saves the notebook there after every cell; inside :func:`atomic_saves` each save
+replaces it whole (:mod:`allocator.shell.atomic`), so a full disk never leaves a truncated
+notebook: the file holds the last whole save, or is still the empty claim.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from allocator.shell.atomic import write_atomic
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 _NAME = re.compile(
@@ -82,6 +89,29 @@ def reserve_run_paths(
         html=report_folder / f"{stem}.html",
         markdown=report_folder / f"{stem}.md",
     )
+
+
+@contextlib.contextmanager
+def atomic_saves(notebook: Path) -> Iterator[None]:
+    """Within the block, papermill writes ``notebook`` (an absolute path) atomically.
+
+    papermill's own local handler truncates the file and writes it again at every save; a
+    handler registered for this one path (papermill picks a handler by path prefix) writes a
+    temporary file and renames it instead. Other paths keep papermill's handler.
+    """
+    from papermill.iorw import LocalHandler, papermill_io
+
+    class AtomicSaves(LocalHandler):
+        def write(self, buf: str, path: str) -> None:
+            write_atomic(path, buf)
+
+    entry = (str(notebook), AtomicSaves())
+    papermill_io.register(*entry)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            papermill_io._handlers.remove(entry)  # papermill has no unregister
 
 
 @dataclass(frozen=True)

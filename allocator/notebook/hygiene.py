@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from allocator.shell.atomic import write_atomic
 from allocator.shell.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ def record_checkout(output: Path, changes: dict[str, Any]) -> bool:
         nb = json.loads(Path(output).read_text(encoding="utf-8"))
         nb.setdefault("metadata", {}).setdefault(METADATA_KEY, {})["checkout"] = changes
         text = json.dumps(nb, indent=1, sort_keys=True, separators=(",", ": "), ensure_ascii=False)
-        Path(output).write_text(text + "\n", encoding="utf-8")
+        write_atomic(output, text + "\n")  # whole or not at all: the archive is never truncated
     except (OSError, ValueError, AttributeError) as exc:
         log.warning("cannot record the checkout's changes in %s: %s", output, exc)
         return False

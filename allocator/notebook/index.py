@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from allocator.notebook.archive import date_dir
 from allocator.notebook.archived import ArchivedRun, every_archived_notebook, read_archived_run
 from allocator.notebook.render import CSS
+from allocator.shell.atomic import write_atomic
 from allocator.shell.persistence.jobruns import JobRun, list_runs
 
 INDEX_NAME = "index.html"
@@ -173,8 +174,5 @@ def write_index(
     path = reports_dir / INDEX_NAME
     runs = index_runs(engine, runs_dir, reports_dir)
     page = index_html(runs[:limit] if limit is not None else runs, reports_dir)
-    # Write then rename: a reader (or a concurrent run) never sees half a page.
-    tmp = path.with_name(f".{INDEX_NAME}.{os.getpid()}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    # Atomic: a reader (or a concurrent run) never sees half a page, a full disk leaves no .tmp.
+    return write_atomic(path, page)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from allocator.exceptions import SettingsError
 from allocator.notebook.supervision import KERNEL_START_LINES
+from allocator.shell.atomic import write_atomic, write_error_line
 from allocator.shell.settings import PROJECT_ROOT, mask_url
 
 ENV_CELL_TIMEOUT = "ALLOCATOR_CELL_TIMEOUT"
@@ -150,6 +151,8 @@ def execute_notebook(
         )
     except DeadKernelError as exc:
         return f"DeadKernelError: the kernel died ({exc})"
+    except OSError as exc:  # a save of the archived notebook failed (a full disk)...
+        return write_error_line(exc, "executing the notebook")
     except Exception as exc:  # noqa: BLE001 - a kernel that never started, a broken notebook...
         return f"{type(exc).__name__}: {exc}"
     finally:
@@ -183,5 +186,5 @@ def redact_file(path: Path, secrets: Iterable[str]) -> int:
         count += text.count(secret)
         text = text.replace(secret, "***")
     if count:
-        path.write_text(text, encoding="utf-8")
+        write_atomic(path, text)
     return count

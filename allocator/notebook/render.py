@@ -1,5 +1,9 @@
 """Render an executed job notebook for reviewers: a lean HTML page and Markdown with PNG figures.
 
+Every file is written atomically (:mod:`allocator.shell.atomic`), and :func:`render_or_remove`
+removes a rendering that could not be finished: a report is there whole, figures included, or
+not at all.
+
 Both renderings start with a header (job, trade date, status, start, duration, commit,
 parameters) and, for a failed run, a banner with the error and a link to the failing cell, so a
 failure is the first thing a reviewer sees.
@@ -41,6 +45,7 @@ import datetime as dt
 import html
 import logging
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -50,6 +55,7 @@ from typing import TYPE_CHECKING
 import nbformat
 
 from allocator.notebook.archive import RunPaths
+from allocator.shell.atomic import write_atomic, write_error_line
 
 if TYPE_CHECKING:
     from nbconvert import HTMLExporter, MarkdownExporter
@@ -357,8 +363,7 @@ def render_html(report: nbformat.NotebookNode, path: Path, title: str) -> Path:
     """
     body, _ = exporters()[0].from_notebook_node(report)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(html_page(body, title), encoding="utf-8")
-    return path
+    return write_atomic(path, html_page(body, title))
 
 
 def render_markdown(report: nbformat.NotebookNode, path: Path) -> Path:
@@ -368,8 +373,7 @@ def render_markdown(report: nbformat.NotebookNode, path: Path) -> Path:
     """
     text, _ = exporters()[1].from_notebook_node(report)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_atomic(path, text)
 
 
 def write_files(files: dict[str, bytes], folder: Path) -> list[Path]:
@@ -378,8 +382,7 @@ def write_files(files: dict[str, bytes], folder: Path) -> list[Path]:
     for name, data in files.items():
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        written.append(target)
+        written.append(write_atomic(target, data))
     return written
 
 
@@ -399,6 +402,31 @@ def render_run(notebook_path: Path, paths: RunPaths, header: RunHeader) -> RunPa
     render_html(report, paths.html, title)
     render_markdown(report, paths.markdown)
     return paths
+
+
+def remove_report(paths: RunPaths) -> None:
+    """Remove the run's HTML and Markdown reports and their figures (the names are the run's)."""
+    paths.html.unlink(missing_ok=True)
+    paths.markdown.unlink(missing_ok=True)
+    shutil.rmtree(paths.figures_dir, ignore_errors=True)
+
+
+def render_or_remove(notebook_path: Path, paths: RunPaths, header: RunHeader) -> list[str]:
+    """:func:`render_run`, then ``[]``; or, when anything fails, ``[the reason]`` on one line.
+
+    On a failure whatever this rendering wrote is removed: a report without its figures, or
+    figures without their report, is never left behind.
+    """
+    try:
+        render_run(notebook_path, paths, header)
+    except Exception as exc:  # noqa: BLE001 - the caller records the reason; nothing is left
+        remove_report(paths)
+        return [write_error_line(exc, "rendering")]
+    missing = [p for p in (paths.html, paths.markdown) if not p.is_file()]
+    if missing:
+        remove_report(paths)
+        return [f"rendering failed: {missing[0]} was not written"]
+    return []
 
 
 def strip_outputs(path: Path | str) -> bool:

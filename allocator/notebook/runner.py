@@ -13,7 +13,11 @@ The flow of :func:`run_job`, one step per function:
    cannot hang cron. The whole run holds its job and date's lock (:mod:`.supervision`).
 4. Whatever happened, :func:`finalize_run` archives the executed notebook (papermill saves it
    before raising), renders it (:mod:`.render`) with any error on top, finishes the row as
-   ``succeeded`` or ``failed`` and regenerates ``reports/index.html``.
+   ``succeeded`` or ``failed`` and regenerates ``reports/index.html``. Every file is written
+   atomically (:mod:`allocator.shell.atomic`; papermill's saves too, :func:`.archive.
+   atomic_saves`): when one cannot be written (a full disk), the run is ``failed`` with one line
+   naming the file and the cause, and the row records only files that exist, whole
+   (:mod:`.artifacts`). A ``succeeded`` run's notebook and reports all exist.
 
 Secrets never become parameters: the kernel is a subprocess that inherits this process's
 environment, and the notebook reads ``DATABASE_URL`` and the API key through
@@ -32,18 +36,17 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from allocator.exceptions import CalendarError, DatabaseError, JobError
-from allocator.notebook.archive import RunPaths, reserve_run_paths
+from allocator.notebook.archive import RunPaths, atomic_saves, reserve_run_paths
+from allocator.notebook.artifacts import keep_notebook
 from allocator.notebook.jobspec import JobSpec, get_job, skip_reason
 from allocator.notebook.kernel import (
     execute_notebook,
     git_commit,
     one_line,
-    redact_file,
     require_kernel,
     timeouts,
 )
@@ -64,14 +67,10 @@ from allocator.notebook.supervision import (
     make_read_only,
     runner_environment,
 )
+from allocator.shell.atomic import write_error_line
 from allocator.shell.calendar import is_session, to_date, today_eastern
 from allocator.shell.persistence.runlock import run_lock
 from allocator.shell.settings import PROJECT_ROOT, Settings, get_settings
-
-if TYPE_CHECKING:
-    # Only for annotations: like jobruns, render is imported when a run needs it, which keeps
-    # plan_run (and the CLI's fail-fast errors) free of the notebook-rendering imports.
-    from allocator.notebook.render import RunHeader
 
 log = logging.getLogger(__name__)
 
@@ -184,19 +183,28 @@ class RunResult:
     paths: RunPaths | None = None
     seconds: float = 0.0
     parameters: dict = field(default_factory=dict)
+    #: What went wrong after the run was recorded (the runs index could not be written).
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.status in ("succeeded", "skipped")
 
     def summary_line(self) -> str:
+        """One line; it names a file only if it exists (the report, else the notebook)."""
         head = f"{self.job} {self.trade_date} {self.status}"
+        after = "".join(f"; {note}" for note in self.notes)
         if self.status == "skipped":
-            return f"{head}: {self.error}"
-        where = f"; report {self.paths.html}" if self.paths else ""
+            return f"{head}: {self.error}{after}"
+        where = ""
+        if self.paths is not None:
+            shown = next((p for p in (self.paths.html, self.paths.notebook) if p.is_file()), None)
+            where = (
+                f"; {'report' if shown == self.paths.html else 'notebook'} {shown}" if shown else ""
+            )
         if self.status == "failed":
-            return f"{head} after {self.seconds:.1f} s: {self.error}{where}"
-        return f"{head} in {self.seconds:.1f} s{where}"
+            return f"{head} after {self.seconds:.1f} s: {self.error}{where}{after}"
+        return f"{head} in {self.seconds:.1f} s{where}{after}"
 
 
 def backtest_headline(notebook: Path) -> str | None:
@@ -235,13 +243,21 @@ def _engine_for(settings: Settings) -> sa.Engine:
     return engine
 
 
-def _write_index(engine: sa.Engine, settings: Settings) -> None:
-    from allocator.notebook.index import write_index
+def _write_index(engine: sa.Engine, settings: Settings) -> tuple[str, ...]:
+    """Regenerate ``reports/index.html``; a one-line note when it cannot be written.
+
+    The index is a convenience, rebuilt from the archive by the next run: the run itself is
+    recorded either way, and the old page stays whole (it is replaced atomically).
+    """
+    from allocator.notebook.index import INDEX_NAME, write_index
 
     try:
         write_index(engine, settings.reports_dir, runs_dir=settings.runs_dir)
-    except Exception:  # noqa: BLE001 - the index is a convenience; the run itself is recorded
-        log.exception("could not regenerate %s", settings.reports_dir / "index.html")
+    except Exception as exc:  # noqa: BLE001 - see above; said on the run's one line
+        note = write_error_line(exc, f"regenerating {settings.reports_dir / INDEX_NAME}")
+        log.debug("index not regenerated: %s", note)
+        return (f"index not regenerated: {note}",)
+    return ()
 
 
 def record_skipped_run(engine: sa.Engine, settings: Settings, plan: RunPlan) -> RunResult:
@@ -269,9 +285,17 @@ def record_skipped_run(engine: sa.Engine, settings: Settings, plan: RunPlan) -> 
         parameters=plan.recorded,
         git_commit=git_commit(),
     )
-    _write_index(engine, settings)
+    notes = _write_index(engine, settings)
     return RunResult(
-        run_id, plan.spec.name, plan.trade_date, "skipped", plan.skip, None, 0.0, plan.recorded
+        run_id,
+        plan.spec.name,
+        plan.trade_date,
+        "skipped",
+        plan.skip,
+        None,
+        0.0,
+        plan.recorded,
+        notes,
     )
 
 
@@ -371,7 +395,8 @@ def execute_run(
     seconds (default ``ALLOCATOR_JOB_TIMEOUT``).
     """
     timer = JobTimer(job_timeout or default_job_timeout())
-    with run_environment(run.paths.notebook), runner_environment(), timer:
+    saves = atomic_saves(run.paths.notebook)
+    with run_environment(run.paths.notebook), runner_environment(), timer, saves:
         error = execute_notebook(
             run.plan.notebook,
             run.paths.notebook,
@@ -382,31 +407,6 @@ def execute_run(
             cell_timeout=cell_timeout,
         )
     return timer.message() if timer.fired else error
-
-
-def _redact_archive(run: StartedRun, secrets: list[str]) -> list[str]:
-    """Redact secret values from the archived notebook; a note for ``job_runs.error`` if any."""
-    if not run.paths.notebook.stat().st_size:
-        return []
-    leaked = redact_file(run.paths.notebook, secrets)
-    if not leaked:
-        return []
-    note = f"{leaked} secret value(s) found in the outputs were replaced by ***"
-    log.warning("run %s: %s", run.run_id, note)
-    return [note]
-
-
-def _render_report(run: StartedRun, header: RunHeader, secrets: list[str]) -> list[str]:
-    """Render the archived notebook; a note for ``job_runs.error`` when rendering fails."""
-    from allocator.notebook.render import render_run
-
-    try:
-        render_run(run.paths.notebook, run.paths, header)
-    except Exception as exc:  # noqa: BLE001 - the archive is kept; say why there is no report
-        note = one_line(f"rendering failed: {type(exc).__name__}: {exc}", secrets)
-        log.error("run %s: %s", run.run_id, note)
-        return [note]
-    return []
 
 
 def finalize_run(
@@ -435,15 +435,15 @@ def finalize_run(
         Status ``succeeded`` or ``failed``; its ``error`` also carries any redaction or
         rendering note.
     """
-    from allocator.notebook.render import RunHeader
+    from allocator.notebook.render import RunHeader, render_or_remove
     from allocator.shell.persistence import jobruns
 
-    if error is not None:
-        error = one_line(error, secrets)
-    status = "failed" if error else "succeeded"
-    notes = _redact_archive(run, secrets)
+    error = one_line(error, secrets) if error is not None else None
+    paths, plan = run.paths, run.plan
+    kept, failures, notes = keep_notebook(paths.notebook, secrets, error)
     finished = dt.datetime.now(dt.UTC)
-    plan = run.plan
+    status = "failed" if error or failures else "succeeded"
+    shown = "; ".join([e for e in [error, *failures] if e]) or None
     header = RunHeader(
         plan.spec.name,
         plan.trade_date,
@@ -452,22 +452,26 @@ def finalize_run(
         finished,
         run.commit,
         plan.recorded,
-        error,
+        shown,
         plan.notes,
     )
-    notes += _render_report(run, header, secrets)
-    for path in (run.paths.notebook, *sidecars_of(run.paths.notebook)):
-        make_read_only(path)
-    full_error = "; ".join([e for e in [error, *notes] if e]) or None
+    if kept:
+        failures += [one_line(f, secrets) for f in render_or_remove(paths.notebook, paths, header)]
+        for path in (paths.notebook, *sidecars_of(paths.notebook)):
+            make_read_only(path)
+    status = "failed" if error or failures else "succeeded"
+    full_error = "; ".join([e for e in [error, *failures, *notes] if e]) or None
+    columns = {"notebook_path": paths.notebook, "html_path": paths.html, "md_path": paths.markdown}
     jobruns.finish_run(
         engine,
         run.run_id,
         status,
         error=full_error,
         finished_at=finished,
-        sha256=file_digest(run.paths.notebook),
+        sha256=file_digest(paths.notebook) if kept else None,
+        unrecorded=[column for column, path in columns.items() if not path.is_file()],
     )
-    _write_index(engine, settings)
+    index_notes = _write_index(engine, settings)
     seconds = time.monotonic() - run.clock
     return RunResult(
         run.run_id,
@@ -475,9 +479,10 @@ def finalize_run(
         plan.trade_date,
         status,
         full_error,
-        run.paths,
+        paths,
         seconds,
         plan.recorded,
+        index_notes,
     )
 
 
@@ -544,7 +549,6 @@ def _locked_run(
     if result.status == "failed":
         from allocator.shell.alerts import alert_failed_run
 
-        alert_failed_run(
-            settings, plan.spec.name, plan.trade_date, result.error, str(run.paths.html)
-        )
+        shown = next((p for p in (run.paths.html, run.paths.notebook) if p.is_file()), "")
+        alert_failed_run(settings, plan.spec.name, plan.trade_date, result.error, str(shown))
     return result

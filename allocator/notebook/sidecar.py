@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from allocator.shell.atomic import atomic_path
 from allocator.shell.digest import sha256_of
 
 if TYPE_CHECKING:
@@ -58,15 +59,16 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
     """
     floats = [str(c) for c in frame.columns if frame[c].dtype.kind == "f"]
     others = [str(c) for c in frame.columns if frame[c].dtype.kind != "f"]
-    frame.to_parquet(
-        path,
-        index=False,
-        compression="zstd",
-        compression_level=PARQUET_ZSTD_LEVEL,
-        use_dictionary=others,
-        use_byte_stream_split=floats,
-    )
-    return path
+    with atomic_path(path) as tmp:  # whole or absent, never a truncated file (a full disk)
+        frame.to_parquet(
+            tmp,
+            index=False,
+            compression="zstd",
+            compression_level=PARQUET_ZSTD_LEVEL,
+            use_dictionary=others,
+            use_byte_stream_split=floats,
+        )
+    return Path(path)
 
 
 def save_table(frame: pd.DataFrame, name: str) -> Path | None:

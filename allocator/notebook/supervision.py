@@ -193,7 +193,7 @@ def verify_runs(engine: sa.Engine) -> tuple[int, list[ArchiveProblem]]:
 def _render_partial(run, error: str) -> None:
     """Render an abandoned run's partial notebook with its status on top (best effort)."""
     from allocator.notebook.archive import RunPaths
-    from allocator.notebook.render import RunHeader, render_run
+    from allocator.notebook.render import RunHeader, render_or_remove
 
     if not (run.notebook_path and run.html_path and run.md_path):
         return
@@ -211,10 +211,10 @@ def _render_partial(run, error: str) -> None:
         run.parameters or {},
         error,
     )
-    try:
-        render_run(notebook, paths, header)
-    except Exception:  # noqa: BLE001 - a partial notebook may not even be valid JSON
-        log.warning("run %s: the partial notebook %s cannot be rendered", run.id, notebook)
+    for problem in render_or_remove(notebook, paths, header):  # whole reports, or none
+        log.warning(
+            "run %s: the partial notebook %s cannot be rendered: %s", run.id, notebook, problem
+        )
 
 
 def abandon(engine: sa.Engine, run) -> bool:

@@ -10,6 +10,7 @@ column holds a failure's one-line summary, or the reason a run was skipped or ab
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class RunRowMissing(DatabaseError):
 
 
 STATUSES = ("running", "succeeded", "failed", "skipped", "abandoned")
+#: The columns naming a run's files.
+ARTIFACT_COLUMNS = ("notebook_path", "html_path", "md_path")
 FINAL_STATUSES = ("succeeded", "failed", "skipped", "abandoned")
 
 
@@ -132,10 +135,13 @@ def finish_run(
     html_path: Path | str | None = None,
     md_path: Path | str | None = None,
     sha256: str | None = None,
+    unrecorded: Sequence[str] = (),
 ) -> None:
     """Close a ``running`` row as ``succeeded``, ``failed`` or ``abandoned``.
 
     ``sha256`` is the archived notebook's digest, checked by ``allocator runs --verify``.
+    ``unrecorded`` names the artifact columns (``notebook_path``, ``html_path``, ``md_path``)
+    to clear: their file could not be written, so the row names no file that does not exist.
     Raises :class:`RunRowMissing` when the row is gone: the run must not be reported as done.
     """
     if status not in ("succeeded", "failed", "abandoned"):
@@ -152,6 +158,10 @@ def finish_run(
         values["html_path"] = _path(html_path)
     if md_path is not None:
         values["md_path"] = _path(md_path)
+    for column in unrecorded:
+        if column not in ARTIFACT_COLUMNS:
+            raise ValueError(f"unrecorded={column!r}: use one of {ARTIFACT_COLUMNS}")
+        values[column] = None
     with connect(engine) as conn, conn.begin():
         done = conn.execute(job_runs.update().where(job_runs.c.id == run_id).values(**values))
     if done.rowcount != 1:
