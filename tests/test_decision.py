@@ -238,6 +238,10 @@ EXEMPT = {
     "test_lookback_days_changes_decisions",
     "max_drawdown_tolerance": "drives monthly tuning only (its objective), not the daily decision",
     "min_sharpe_target": "drives monthly tuning only (its objective), not the daily decision",
+    "slippage_bps": "a fill cost: prices the fills at the open, not the decision "
+    "(tests/test_execution.py, tests/test_parity.py)",
+    "commission_per_order": "a fill cost: charged on each fill, not part of the decision "
+    "(tests/test_execution.py, tests/test_parity.py)",
 }
 
 #: SPY leads on momentum, QQQ on price momentum; DIA scores 0.5 under any weights.

@@ -12,6 +12,7 @@ from allocator.shell import calendar
 from allocator.shell.marketdata.synthetic import SyntheticSource
 from allocator.shell.persistence import ledger
 from allocator.shell.persistence.configs import open_version
+from allocator.shell.persistence.prices import load_bars
 from allocator.shell.persistence.signals import get_signal
 from allocator.shell.settings import get_settings
 from allocator.strategy.config import preset
@@ -21,9 +22,10 @@ from tests.helpers import seed
 START, END = dt.date(2024, 6, 24), dt.date(2024, 9, 17)
 
 
-def _production(database_url, preset_name, on_day=None):
-    """Seed, then run the production day (6:00 signal, 9:30 execute, 16:35 fetch) over
-    START..END; ``on_day(engine, day)`` runs first each day. Returns (engine, sessions, actions)."""
+def _production(database_url, preset_name, on_day=None, changes=None):
+    """Seed (the preset with ``changes``), then run the production day (6:00 signal, 9:30
+    execute, 16:35 fetch) over START..END; ``on_day(engine, day)`` runs first each day.
+    Returns (engine, sessions, actions)."""
     from allocator.shell.persistence import make_engine
     from allocator.shell.persistence.configs import seed_default_config
     from allocator.shell.persistence.migrate import upgrade
@@ -32,8 +34,9 @@ def _production(database_url, preset_name, on_day=None):
     upgrade(engine)
     sessions = calendar.sessions_between(START, END)
     assert len(sessions) >= 60
+    config = preset(preset_name).with_changes(**(changes or {}))
     with engine.begin() as conn:
-        seed_default_config(conn, preset(preset_name), preset_name=preset_name)
+        seed_default_config(conn, config, preset_name=preset_name)
     seed(engine, dt.date(2023, 5, 1), calendar.previous_session(START))
     source = SyntheticSource()
     actions = []
@@ -83,6 +86,28 @@ def test_daily_jobs_and_backtest_produce_identical_trades(database_url, monkeypa
         assert any("idle cash (cash_deploy_rate)" in r for r in reasons)
         assert any("the bearish spell goes on" in r for r in reasons)
     _assert_backtest_agrees(engine, database_url, monkeypatch, actions)
+    engine.dispose()
+
+
+def test_fill_costs_are_the_same_in_the_daily_jobs_and_the_backtest(database_url, monkeypatch):
+    """Slippage and a commission priced into every fill, by the execute or fetch job day by day
+    and by the backtest alike: the same trades, cash and positions, to the bit."""
+    costs = {"slippage_bps": 7.5, "commission_per_order": 0.35}
+    engine, _, actions = _production(database_url, "default", changes=costs)
+    daily = _assert_backtest_agrees(engine, database_url, monkeypatch, actions)
+    with engine.connect() as conn:
+        entries = ledger.cash_entries(conn)
+        opens = {
+            (r.date, r.symbol): r.open
+            for r in load_bars(conn, sorted(set(daily["symbol"])), START, END).itertuples()
+        }
+    factor = {"BUY": 1 + 7.5e-4, "SELL": 1 - 7.5e-4}
+    for row in daily.itertuples():
+        assert row.price == opens[(row.trade_date, row.symbol)] * factor[row.action]
+    trades = {e.trade_id: e for e in entries if e.trade_id is not None}
+    for row in daily.itertuples():  # each fill's cash entry carries its commission
+        sign = -1.0 if row.action == "BUY" else 1.0
+        assert trades[row.id].amount == pytest.approx(sign * row.amount - 0.35, abs=1e-9)
     engine.dispose()
 
 

@@ -13,9 +13,11 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
-from allocator.portfolio.fills import fill_orders_at_open
+from allocator.portfolio.fills import NO_COSTS, FillCosts, fill_orders_at_open
 from allocator.shell.persistence import ledger
+from allocator.shell.persistence.configs import version_by_id
 from allocator.shell.persistence.prices import bars_on
+from allocator.shell.persistence.signals import get_signal
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +42,23 @@ def _opens(
     return opens
 
 
+def costs_on(conn: sa.Connection, day: dt.date) -> FillCosts:
+    """The fill costs of the config ``day``'s signal was decided with (the backtest fills that
+    session with the same config's; none without a signal)."""
+    signal = get_signal(conn, day)
+    if signal is None:
+        return NO_COSTS
+    return FillCosts.of(version_by_id(conn, signal.config_id).config)
+
+
 def fill_date(conn: sa.Connection, day: dt.date, quotes: QuoteSource | None = None) -> int:
-    """Fill the pending trades dated ``day`` if every open is known; returns how many filled."""
+    """Fill the pending trades dated ``day`` if every open is known; returns how many filled.
+
+    Only the simulated broker's orders: an order sent to a real broker (it has a
+    ``client_order_id``) fills by reconciliation with that broker, never at the bar's open.
+    """
     rows = [r for r in ledger.pending_trades(conn, through=day) if r.trade_date == day]
+    rows = [r for r in rows if r.client_order_id is None]
     if not rows:
         return 0
     symbols = [r.symbol for r in rows]
@@ -50,7 +66,8 @@ def fill_date(conn: sa.Connection, day: dt.date, quotes: QuoteSource | None = No
     if any(s not in opens for s in symbols):
         return 0
     book = ledger.load_book(conn)
-    fills, after = fill_orders_at_open([ledger.order_of(r) for r in rows], opens, book)
+    orders = [ledger.order_of(r) for r in rows]
+    fills, after = fill_orders_at_open(orders, opens, book, costs_on(conn, day))
     ledger.record_fills(conn, day, rows, fills, after)
     for f in fills:
         log.info(

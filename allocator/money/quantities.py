@@ -116,6 +116,20 @@ def on_share_grid(quantity: float) -> float:
     return round(quantity, QUANTITY_DECIMALS)
 
 
+#: Decimals of the share quantities a broker fills (Alpaca: up to 9), kept as the broker reports.
+BROKER_QUANTITY_DECIMALS = 9
+
+
+def on_broker_grid(quantity: float) -> float:
+    """A sum or difference of broker quantities put back on the broker's 9-decimal grid.
+
+    A notional (dollar) order fills whatever fraction of a share the broker computes, not a
+    point of the strategy's 4-decimal grid: the book keeps the broker's quantity, so it matches
+    the broker's positions share for share.
+    """
+    return round(quantity, BROKER_QUANTITY_DECIMALS)
+
+
 def to_cents(amount: float) -> int:
     """Dollars to whole cents, half up, in decimal arithmetic (``800.005`` -> 80001)."""
     cents = float(amount) * 100.0

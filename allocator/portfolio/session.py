@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from allocator.portfolio.book import Book
 from allocator.portfolio.fills import (
     Fill,
+    FillCosts,
     Order,
     fill_orders_in_place,
     orders_from_allocations,
@@ -116,13 +117,17 @@ def step_session(
     ``market`` is the state of the last close before ``day``; ``config`` the one active on it;
     ``last_close`` prices the holdings ``market`` does not cover (see :func:`decide_session`).
     ``state.book`` is updated in place (:func:`~allocator.portfolio.fills.fill_orders_in_place`:
-    the fills of ``fill_orders_at_open`` without copying the book).
+    the fills of ``fill_orders_at_open`` without copying the book), with ``config``'s fill costs
+    (:meth:`~allocator.portfolio.fills.FillCosts.of`), as the daily jobs fill.
     """
     decision = decide_session(market, config, state.book, state.previous_label, last_close)
     state.previous_label = decision.regime_label
     deposit(state.book, config.daily_capital)
     fills = fill_orders_in_place(
-        orders_for(decision.allocations, decision.sell_quantities), opens, state.book
+        orders_for(decision.allocations, decision.sell_quantities),
+        opens,
+        state.book,
+        FillCosts.of(config),
     )
     return SessionOutcome(
         day, decision, config.daily_capital, fills, value_at_close(state.book, closes)

@@ -55,6 +55,11 @@ class TradingConfig:
     # Capital deployment (not in the design document's table; see allocator.strategy.decision)
     cash_deploy_rate: float = 0.03
     sell_trigger: str = SPELL_START
+    # Fill costs (not in the design document's table; see allocator.portfolio.fills): every fill
+    # is priced ``slippage_bps`` basis points worse than the open, and each costs
+    # ``commission_per_order`` dollars. 0 (the default) fills at the open itself.
+    slippage_bps: float = 0.0
+    commission_per_order: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "assets", tuple(self.assets))
@@ -107,6 +112,8 @@ DESIGN_DOCUMENT_VALUES: dict[str, Any] = {
     "price_momentum_weight": 0.4,
     "cash_deploy_rate": 0.0,
     "sell_trigger": EVERY_SESSION,
+    "slippage_bps": 0.0,
+    "commission_per_order": 0.0,
 }
 #: Named configs: ``seed`` (the design document's table) and ``default`` (the product default,
 #: :class:`TradingConfig`'s own defaults; how they were chosen is in the README's strategy section).
@@ -160,6 +167,9 @@ def _coerce(name: str, value: Any) -> Any:
 #: The most ``daily_capital`` may be: far above any real deposit, far below what breaks the
 #: money arithmetic (a daily capital of 1e308 overflows every Decimal sum).
 MAX_DAILY_CAPITAL = 1e9
+#: The most ``slippage_bps`` (basis points of the open) and ``commission_per_order`` (dollars)
+#: may be.
+MAX_SLIPPAGE_BPS, MAX_COMMISSION = 500.0, 100.0
 #: The values each number may take on its own, as (low, high, low excluded). The rules between
 #: fields (bearish < bullish, medium < high, weights summing to 1) are in :func:`validate_config`.
 FIELD_RANGES: dict[str, tuple[float, float, bool]] = {
@@ -173,6 +183,10 @@ FIELD_RANGES: dict[str, tuple[float, float, bool]] = {
     "min_sharpe_target": (-10.0, 10.0, False),
     **{name: (0.0, 1.0, False) for name in _FRACTION_FIELDS},
     "sell_percentage": (0.3, 1.0, False),
+    # Up to 5 % of the price and $100 an order: far beyond any ETF's real cost, far below what
+    # would price a fill at nothing.
+    "slippage_bps": (0.0, MAX_SLIPPAGE_BPS, False),
+    "commission_per_order": (0.0, MAX_COMMISSION, False),
 }
 
 

@@ -226,6 +226,7 @@ def record_fills(
                 price=fill.price,
                 amount=fill.amount,
                 realized_pnl=fill.realized_pnl if fill.action == "SELL" else None,
+                commission=fill.commission,
                 filled_at=now,
             )
         )

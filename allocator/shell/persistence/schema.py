@@ -66,6 +66,9 @@ trading_config = sa.Table(
     # Revision 0002: the values older versions decided with are the server defaults.
     sa.Column("cash_deploy_rate", sa.Double, nullable=False, server_default="0"),
     sa.Column("sell_trigger", sa.String(16), nullable=False, server_default="every_session"),
+    # Revision 0005: fill costs; older versions filled at the open with no commission.
+    sa.Column("slippage_bps", sa.Double, nullable=False, server_default="0"),
+    sa.Column("commission_per_order", sa.Double, nullable=False, server_default="0"),
     sa.Column("created_by", sa.String(64), nullable=False),
     sa.Column("notes", sa.Text, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -113,13 +116,25 @@ trades = sa.Table(
     sa.Column("price", Money, nullable=True),
     sa.Column("amount", Money, nullable=True),
     sa.Column("realized_pnl", Money, nullable=True),
+    # Revision 0005: the commission the fill paid (in its cash entry, not in amount).
+    sa.Column("commission", Money, nullable=True),
     sa.Column("signal_id", sa.Integer, sa.ForeignKey("daily_signals.id"), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("filled_at", sa.DateTime(timezone=True), nullable=True),
+    # Revision 0006: an order sent to a broker. Its client_order_id is deterministic (trade date,
+    # signal, symbol) and unique, the broker's own id and status are copied from the broker, and
+    # broker_reason keeps a rejection's or a partial fill's explanation.
+    sa.Column("client_order_id", sa.String(48), nullable=True),
+    sa.Column("broker_order_id", sa.String(64), nullable=True),
+    sa.Column("broker_status", sa.String(32), nullable=True),
+    sa.Column("broker_reason", sa.Text, nullable=True),
+    sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=True),
     sa.UniqueConstraint("signal_id", "symbol", name="uq_trades_signal_symbol"),
     sa.CheckConstraint("action IN ('BUY', 'SELL')", name="action_known"),
     sa.CheckConstraint("status IN ('pending', 'filled', 'cancelled')", name="status_known"),
 )
+
+sa.Index("uq_trades_client_order_id", trades.c.client_order_id, unique=True)
 
 portfolio = sa.Table(
     "portfolio",
@@ -169,6 +184,44 @@ book_lock = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("version", sa.BigInteger, nullable=False),
+)
+
+# The broker account the book trades in, and where it stood before the first order (revision
+# 0006): the account may hold cash and shares that are not the strategy's.
+broker_accounts = sa.Table(
+    "broker_accounts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("broker", sa.String(32), nullable=False),
+    sa.Column("account", sa.String(64), nullable=False),
+    sa.Column("endpoint", sa.String(255), nullable=False),
+    sa.Column("live", sa.Boolean, nullable=False),
+    sa.Column("baseline_cash", Money, nullable=False),
+    sa.Column("baseline_positions", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("broker", "account", name="uq_broker_accounts_broker"),
+)
+
+# Each trade date's reconciliation with the broker (a re-run replaces it): what the health check
+# reads. positions_diff maps a symbol to {"book": shares, "broker": shares} where they differ.
+broker_reconciliations = sa.Table(
+    "broker_reconciliations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("trade_date", sa.Date, nullable=False, unique=True),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("broker", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("fills", sa.Integer, nullable=False),
+    sa.Column("open_orders", sa.Integer, nullable=False),
+    sa.Column("positions_diff", sa.JSON, nullable=False),
+    sa.Column("expected_cash", Money, nullable=True),
+    sa.Column("broker_cash", Money, nullable=True),
+    sa.Column("cash_difference", Money, nullable=True),
+    sa.Column("buying_power", Money, nullable=True),
+    sa.Column("daily_capital", Money, nullable=True),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.CheckConstraint("status IN ('ok', 'mismatch', 'incomplete')", name="status_known"),
 )
 
 job_runs = sa.Table(
