@@ -5,7 +5,7 @@ row of :func:`allocator.backtest.sweep.evaluate`, computed by one of two engines
 
 - ``kernel`` (the default): the research replay kernel
   (:meth:`allocator.research.replayer.Replayer.metrics_rows`), proven equal to ``evaluate``
-  (``tests/test_kernel.py``): about 7 ms per config over 20 years, against 0.3 s;
+  (``tests/test_kernel.py``): about 4 ms per config over 20 years, against 0.3 s;
 - ``reference``: ``evaluate`` itself, the production backtest.
 
 Where it runs:
@@ -16,7 +16,7 @@ Where it runs:
   per chunk;
 - otherwise, with the kernel, in this process: a 2-worker ``LocalCluster`` takes 5-7 s on the
   2-core development machine to start, import the package in its workers and stop, longer than
-  a whole 200-config 20-year kernel sweep (about 1.5 s), and two cores can at best halve the
+  a whole 200-config 20-year kernel sweep (about 0.8 s), and two cores can at best halve the
   work; local kernel work therefore never starts a cluster;
 - with the reference engine, an embedded ``LocalCluster`` of ``workers`` processes (one thread
   each), started and stopped by the sweep.
