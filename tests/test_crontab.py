@@ -242,3 +242,29 @@ def test_the_tune_line_acts_exactly_once_a_month_on_the_first_session():
         assert days == [sessions[0]], (year, month_number, days)
     assert acted[(2026, 6)] == [dt.date(2026, 6, 1)]
     assert acted[(2025, 9)] == [dt.date(2025, 9, 2)]  # Monday 1 September 2025 is Labor Day
+
+
+def test_with_web_adds_the_web_apps_watchdog_line(tmp_path):
+    text = text_for(tmp_path, mail="ops@example.com", web_port=8123)
+    (line,) = [line for line in cron_lines(text) if " serve " in line]
+    logs = tmp_path / "logs"
+    assert line.startswith(
+        f"*/5 * * * * cd '{ROOT}' && {COMMAND} serve --port 8123 --if-down >> {logs}/web.log 2>&1"
+    )
+    assert "| mail -s 'Capital Allocator: web app failed' ops@example.com" in line
+    assert "http://127.0.0.1:8123/api/health" in text
+    assert "No API-server watchdog line" not in text
+    assert "uvicorn" not in line and "pgrep" not in line and not line.endswith("&")
+    command = line.split(None, 5)[5]
+    assert subprocess.run(["sh", "-n", "-c", command], check=False).returncode == 0
+
+
+def test_cli_with_web(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    assert main(["crontab", "--log-dir", str(tmp_path / "log"), "--with-web"]) == 0
+    out = capsys.readouterr().out
+    assert f"{sys.executable} -m allocator serve --port 8000 --if-down" in out
+    assert main(["crontab", "--with-web", "--web-port", "9001"]) == 0
+    assert "serve --port 9001 --if-down" in capsys.readouterr().out
+    assert main(["crontab"]) == 0
+    assert " serve " not in "\n".join(cron_lines(capsys.readouterr().out))

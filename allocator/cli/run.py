@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from allocator.cli.bounds import MAX_RUNS_LIMIT, whole_number
+from allocator.cli.serve import DEFAULT_PORT
 from allocator.exceptions import JobError
 from allocator.notebook.jobspec import JOBS
 
@@ -274,6 +275,7 @@ def cmd_crontab(args: argparse.Namespace) -> int:
             log_dir=log_dir,
             mail=args.mail,
             backup_dir=Path(args.backup_dir) if args.backup_dir else None,
+            web_port=args.web_port if args.with_web else None,
         )
     except JobError as exc:
         return _usage_error(exc)
@@ -299,6 +301,19 @@ def add_crontab_parser(subparsers) -> argparse.ArgumentParser:
         "--backup-dir",
         metavar="DIR",
         help="database backup folder (default ALLOCATOR_BACKUP_DIR or var/backup)",
+    )
+    cron.add_argument(
+        "--with-web",
+        action="store_true",
+        help="add the web app's watchdog: every 5 minutes, start `allocator serve` if "
+        "/api/health does not answer",
+    )
+    cron.add_argument(
+        "--web-port",
+        type=whole_number(1, 65_535),
+        default=DEFAULT_PORT,
+        metavar="PORT",
+        help=f"the web app's port for --with-web, 1..65535 (default {DEFAULT_PORT})",
     )
     cron.add_argument(
         "--logrotate",

@@ -5,7 +5,9 @@ weekday and decides "first session of the month" itself (cron ORs day-of-month w
 so the design document's ``30 9 1-3 * 1-5`` fires on every weekday anyway); the backup runs
 ``allocator db backup`` (a checksum, 30 days kept, no password on the line) instead of the design
 document's ``pg_dump ... $(date +%Y%m%d)``, whose bare ``%`` cron turns into a newline; and the
-API-server watchdog line is left out (see :data:`WATCHDOG_NOTE`).
+design document's API-server watchdog line is replaced (see :data:`WATCHDOG_NOTE`): with
+``--with-web`` (``with_web=True``) a line every 5 minutes runs ``allocator serve --if-down``,
+which asks the web app's ``/api/health`` and starts the app only when nothing answers.
 """
 
 from __future__ import annotations
@@ -33,13 +35,17 @@ HEALTH_CRON = "5 17 * * 1-5"
 LOGROTATE_TEMPLATE = "capital-allocator.logrotate"
 _ADDRESS = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+$")
 
+#: Every five minutes, as the design document asks ("check every 5 minutes, restart if down").
+WEB_CRON = "*/5 * * * *"
 WATCHDOG_NOTE = """\
-# No API-server watchdog line. The design document's
+# The design document's API-server watchdog
 #   */5 * * * * pgrep -f "uvicorn main:app" || cd /path && uvicorn main:app ... &
 # parses as (pgrep || cd) && uvicorn &: when a server is running, pgrep succeeds and another
 # uvicorn is started anyway (from the wrong folder), every five minutes; and pgrep -f also
-# matches the cron shell's own command line. Besides, this project has no API server: if one is
-# added, run it under systemd (Restart=on-failure), not from cron."""
+# matches the cron shell's own command line. It is not used."""
+NO_WEB_NOTE = """\
+# No API-server watchdog line: `allocator crontab --with-web` adds one for the read-only web
+# app (`allocator serve`), checked through its /api/health every five minutes."""
 
 
 def machine_timezone() -> str:
@@ -177,6 +183,30 @@ def backup_lines(
     return [*lines, cron_line(BACKUP_CRON, root, backup, log, mail, failed)]
 
 
+def web_lines(*, root: Path, command: str, log_dir: Path, mail: str | None, port: int) -> list[str]:
+    """The web app's watchdog: every 5 minutes ``allocator serve --port PORT --if-down``.
+
+    ``--if-down`` asks ``http://127.0.0.1:PORT/api/health``; when the app answers (even 503,
+    database not ready) it exits 0 at once, printing nothing; when nothing answers it logs one
+    line and starts the app, which then runs as that cron job until it stops. A port held by
+    something else, or a server that hangs, makes the start fail (exit 1), and with ``mail``
+    that is mailed.
+    """
+    log = log_dir / "web.log"
+    failed = (
+        "Capital Allocator: web app failed",
+        f"allocator serve could not start or stopped with an error; see {log}",
+    )
+    serve = f"{command} serve --port {port} --if-down"
+    return [
+        "# web app watchdog: every 5 minutes, `allocator serve --if-down` asks",
+        f"# http://127.0.0.1:{port}/api/health and starts the read-only web app (loopback only)",
+        "# when nothing answers; it prints nothing while the app is up.",
+        cron_line(WEB_CRON, root, serve, log, mail, failed),
+        "",
+    ]
+
+
 def _preamble_lines(root: Path, log_dir: Path, zone: str) -> list[str]:
     """The crontab's opening comments: how to install it, secrets, holidays and CRON_TZ."""
     return [
@@ -252,11 +282,13 @@ def crontab_text(
     command: str | None = None,
     zone: str | None = None,
     notebooks_dir: Path | None = None,
+    web_port: int | None = None,
 ) -> str:
     """The whole crontab for this checkout (paths absolute, times in Eastern Time).
 
     A scheduled job whose notebook does not exist in ``notebooks_dir`` (default: the runner's
-    notebooks folder) is listed as a comment, not scheduled: it would fail every weekday.
+    notebooks folder) is listed as a comment, not scheduled: it would fail every weekday. With
+    ``web_port``, the web app's watchdog line (:func:`web_lines`) for that port.
     """
     from allocator.notebook.runner import notebooks_dir_default
 
@@ -282,7 +314,12 @@ def crontab_text(
         log_dir=log_dir,
         mail=mail,
     )
-    out += ["", WATCHDOG_NOTE, ""]
+    out += [""]
+    if web_port is not None:
+        out += web_lines(root=root, command=command, log_dir=log_dir, mail=mail, port=web_port)
+    else:
+        out += [NO_WEB_NOTE]
+    out += [WATCHDOG_NOTE, ""]
     return "\n".join(out)
 
 
