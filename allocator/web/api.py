@@ -9,13 +9,14 @@ its range, or not a whole number, is answered 422 naming the parameter and its a
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi import Path as PathParameter
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from allocator.shell.persistence import browse
 from allocator.shell.persistence.configs import active_version, all_versions
@@ -30,6 +31,10 @@ MAX_OFFSET = 1_000_000_000
 MAX_ID = 2_147_483_647
 #: The allowed range of every whole number a request may carry, by parameter name.
 BOUNDS = {"limit": (1, MAX_LIMIT), "offset": (0, MAX_OFFSET), "run_id": (1, MAX_ID)}
+#: The dates a ``start`` or ``end`` filter may name: far beyond any history, within every
+#: database's date type.
+FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
+DATE_BOUNDS = {"start": (FIRST_DATE, LAST_DATE), "end": (FIRST_DATE, LAST_DATE)}
 #: Characters of a rejected value echoed back in a 422 answer.
 SHOWN_INPUT = 40
 
@@ -48,8 +53,9 @@ def _shown(value: Any) -> Any:
     return f"{text[: SHOWN_INPUT - 3]}... ({len(text)} characters)"
 
 
-def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 for a malformed request: each error names the parameter, and a number its range.
+def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+    """422 for a malformed request: each error names the parameter, and a number or a date its
+    range (JSON; a short page for a browser, which asks for HTML, outside ``/api/``).
 
     FastAPI's own answer echoes the whole value (a 4,001-digit ``offset`` comes back in full)
     and says only which bound was crossed; this one says what is allowed.
@@ -65,7 +71,18 @@ def invalid_request(_request: Request, exc: RequestValidationError) -> JSONRespo
             low, high = BOUNDS[name]
             detail["msg"] = f"{name} must be a whole number from {low} to {high}"
             detail["allowed"] = {"minimum": low, "maximum": high}
+        elif name in DATE_BOUNDS and detail["type"] != "date_order":
+            low, high = DATE_BOUNDS[name]
+            detail["msg"] = f"{name} must be a date (YYYY-MM-DD) from {low} to {high}"
+            detail["allowed"] = {"minimum": low.isoformat(), "maximum": high.isoformat()}
         details.append(detail)
+    wants_page = "text/html" in request.headers.get("accept", "")
+    if wants_page and not request.url.path.startswith("/api/"):
+        from allocator.web.templating import templates
+
+        page = templates.TemplateResponse(request, "invalid.html", {"details": details})
+        page.status_code = 422
+        return page
     return JSONResponse({"detail": details}, status_code=422)
 
 
@@ -104,18 +121,65 @@ def health(engine: sa.Engine = Depends(engine_of)) -> JSONResponse:
     return JSONResponse(found, status_code=200 if found["status"] == "ok" else 503)
 
 
+def _checked_date(raw: str | None, name: str) -> dt.date | None:
+    """``raw`` as a date within :data:`DATE_BOUNDS` (blank: None), else a 422 naming ``name``."""
+    if not raw:
+        return None
+    try:
+        day = dt.date.fromisoformat(raw)
+    except ValueError:
+        day = None
+    low, high = DATE_BOUNDS[name]
+    if day is None or not low <= day <= high:
+        error = {"loc": ("query", name), "msg": "not a date", "type": "value_error", "input": raw}
+        raise RequestValidationError([error])
+    return day
+
+
+SYMBOL_PATTERN = r"^[A-Za-z0-9.\-]{1,16}$"
+
+
+class Filters:
+    """``symbol``, ``start`` and ``end`` query parameters, shared by the prices and trades lists.
+
+    A date outside :data:`DATE_BOUNDS`, a malformed one, a ``start`` after ``end`` or a symbol
+    that is not 1-16 letters, digits, dots or dashes is answered 422 (:func:`invalid_request`).
+    """
+
+    def __init__(
+        self,
+        symbol: str | None = Query(None, description="one symbol, e.g. SPY; blank: all of them"),
+        start: str | None = Query(None, description="first date, YYYY-MM-DD (1900..2199)"),
+        end: str | None = Query(None, description="last date, YYYY-MM-DD (1900..2199)"),
+    ) -> None:
+        if symbol and not re.fullmatch(SYMBOL_PATTERN, symbol):
+            message = "symbol must be 1-16 letters, digits, dots or dashes, e.g. SPY"
+            error = {"loc": ("query", "symbol"), "msg": message, "type": "value_error"}
+            raise RequestValidationError([{**error, "input": symbol}])
+        self.symbol = symbol.upper() if symbol else None
+        self.start, self.end = _checked_date(start, "start"), _checked_date(end, "end")
+        if self.start and self.end and self.start > self.end:
+            message = f"start {self.start} is after end {self.end}: swap them"
+            error = {"loc": ("query", "start"), "msg": message, "type": "date_order"}
+            raise RequestValidationError([error])
+
+    def query(self) -> dict[str, str]:
+        """The filters in use, as query parameters (for the pages' links)."""
+        found = {"symbol": self.symbol, "start": self.start, "end": self.end}
+        return {k: str(v) for k, v in found.items() if v is not None}
+
+
 @router.get("/prices", summary="stored daily bars, oldest first")
 def prices(
-    symbol: str | None = Query(None, description="one symbol; default: the active config's"),
-    start: dt.date | None = None,
-    end: dt.date | None = None,
+    filters: Filters = Depends(),
     page: Page = Depends(),
     engine: sa.Engine = Depends(engine_of),
 ) -> dict:
     with engine.connect() as conn:
-        symbols = [symbol.upper()] if symbol else list(active_version(conn).config.assets)
+        symbol = filters.symbol
+        symbols = [symbol] if symbol else list(active_version(conn).config.assets)
         rows = browse.price_page(
-            conn, symbols, start, end, limit=page.limit + 1, offset=page.offset
+            conn, symbols, filters.start, filters.end, limit=page.limit + 1, offset=page.offset
         )
     return page.answer(rows)
 
@@ -137,12 +201,6 @@ def portfolio(engine: sa.Engine = Depends(engine_of)) -> dict:
 def cash(page: Page = Depends(), engine: sa.Engine = Depends(engine_of)) -> dict:
     with engine.connect() as conn:
         return page.answer(browse.ledger_page(conn, limit=page.limit + 1, offset=page.offset))
-
-
-@router.get("/trades", summary="trades (pending, filled, cancelled), newest first")
-def trades(page: Page = Depends(), engine: sa.Engine = Depends(engine_of)) -> dict:
-    with engine.connect() as conn:
-        return page.answer(browse.trade_page(conn, limit=page.limit + 1, offset=page.offset))
 
 
 @router.get("/performance", summary="valuations and flow-adjusted metrics")

@@ -23,7 +23,7 @@ from allocator import __version__
 from allocator.exceptions import DatabaseError
 from allocator.shell.persistence import make_engine
 from allocator.shell.settings import Settings, get_settings, mask_url
-from allocator.web import api, artifacts, pages
+from allocator.web import api, artifacts, dashboard, docs, pages, trades
 from allocator.web.security import WebSettings, bearer_matches, read_web_settings
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def database_unavailable(request: Request, exc: Exception) -> Response:
     headers = {"Retry-After": RETRY_AFTER}
     if request.url.path.startswith("/api/"):
         return JSONResponse({"detail": message}, status_code=503, headers=headers)
-    from allocator.web.pages import templates
+    from allocator.web.templating import templates
 
     page = templates.TemplateResponse(request, "unavailable.html", {"message": message})
     page.status_code = 503
@@ -129,6 +129,9 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
         version=__version__,
         description="Read-only view of the database and the audit archive.",
         lifespan=lifespan,
+        # Swagger UI and ReDoc load their scripts from a CDN: /docs is served offline instead.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -137,8 +140,12 @@ def create_app(settings: Settings | None = None, web: WebSettings | None = None)
     for error in DATABASE_DOWN:
         app.add_exception_handler(error, database_unavailable)
     app.include_router(api.router)
+    app.include_router(trades.api)
     app.include_router(artifacts.router)
+    app.include_router(dashboard.router)
     app.include_router(pages.router)
+    app.include_router(trades.pages)
+    app.include_router(docs.router)
     # add_middleware wraps what is already there: the last added runs first.
     app.add_middleware(ReadOnlyGate)
     if web.api_token:

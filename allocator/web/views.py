@@ -23,10 +23,15 @@ from allocator.shell.persistence.jobruns import JobRun
 from allocator.shell.persistence.migrate import current_revision, head_revision
 from allocator.shell.persistence.prices import latest_bar_date, latest_closes
 from allocator.shell.persistence.signals import SignalRecord
+from allocator.web import runinfo
 from allocator.web.security import artifact_url
 
 #: Valuations needed before the performance metrics mean anything (one return needs two).
 MIN_VALUATIONS_FOR_METRICS = 2
+#: Sessions before an annualised ratio (Sharpe, Sortino, Calmar) means anything: about three
+#: months of the year's 252.
+MIN_SESSIONS_FOR_ANNUALISED = 63
+ANNUALISED = ("sharpe", "sortino", "calmar")
 
 
 def jsonable(value: Any) -> Any:
@@ -118,8 +123,22 @@ def performance_view(conn: sa.Connection) -> dict[str, Any]:
             "valuations": daily.to_dict(orient="records"),
             "metrics": metrics,
             "min_valuations_for_metrics": MIN_VALUATIONS_FOR_METRICS,
+            "notes": annualised_notes(metrics),
         }
     )
+
+
+def annualised_notes(metrics: Mapping[str, Any] | None) -> dict[str, str]:
+    """Metric -> why it is not meaningful yet: an annualised ratio over fewer than
+    :data:`MIN_SESSIONS_FOR_ANNUALISED` sessions ({} once there are enough)."""
+    sessions = int((metrics or {}).get("n_sessions") or 0)
+    if sessions >= MIN_SESSIONS_FOR_ANNUALISED:
+        return {}
+    reason = (
+        f"annualised from {sessions} sessions: not meaningful before "
+        f"{MIN_SESSIONS_FOR_ANNUALISED} (about three months)"
+    )
+    return dict.fromkeys(ANNUALISED, reason)
 
 
 def signal_view(record: SignalRecord) -> dict[str, Any]:
@@ -160,13 +179,17 @@ def config_view(version: ConfigVersion) -> dict[str, Any]:
 
 
 def run_view(run: JobRun, folders: Mapping[str, Path]) -> dict[str, Any]:
-    """A ``job_runs`` row with the app's links to its page and its artifacts."""
+    """A ``job_runs`` row with its period, its one-line result, and the app's links to its page
+    and its artifacts (:mod:`.runinfo`)."""
     duration = run.duration.total_seconds() if run.duration is not None else None
+    scraps = runinfo.scraps_of(run)
     return jsonable(
         {
             "id": run.id,
             "job": run.job,
             "trade_date": run.trade_date,
+            "period": runinfo.run_period(run, scraps),
+            "result": runinfo.run_result(run, scraps),
             "status": run.status,
             "started_at": run.started_at,
             "finished_at": run.finished_at,
@@ -179,6 +202,7 @@ def run_view(run: JobRun, folders: Mapping[str, Path]) -> dict[str, Any]:
                 "html": artifact_url(run.html_path, folders),
                 "markdown": artifact_url(run.md_path, folders),
                 "notebook": artifact_url(run.notebook_path, folders),
+                "trades": f"/runs/{run.id}/trades" if runinfo.keeps_trades(scraps) else None,
             },
         }
     )

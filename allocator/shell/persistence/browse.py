@@ -76,12 +76,45 @@ def latest_signal(conn: sa.Connection) -> SignalRecord | None:
     return found[0] if found else None
 
 
-def trade_page(conn: sa.Connection, *, limit: int, offset: int) -> list[dict]:
-    """Trades (pending, filled and cancelled), newest trade date first."""
-    stmt = sa.select(*[trades.c[c] for c in TRADE_COLUMNS]).order_by(
-        trades.c.trade_date.desc(), trades.c.id.desc()
-    )
+def trade_page(
+    conn: sa.Connection,
+    *,
+    limit: int,
+    offset: int,
+    symbol: str | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> list[dict]:
+    """Trades (pending, filled and cancelled) of ``symbol`` (None: every symbol) with trade
+    dates in [start, end] (None: open), newest trade date first."""
+    stmt = sa.select(*[trades.c[c] for c in TRADE_COLUMNS])
+    if symbol is not None:
+        stmt = stmt.where(trades.c.symbol == symbol)
+    if start is not None:
+        stmt = stmt.where(trades.c.trade_date >= start)
+    if end is not None:
+        stmt = stmt.where(trades.c.trade_date <= end)
+    stmt = stmt.order_by(trades.c.trade_date.desc(), trades.c.id.desc())
     return _dicts(conn, stmt.limit(limit).offset(offset))
+
+
+def trade_symbols(conn: sa.Connection) -> list[str]:
+    """Every symbol that has a trade, in alphabetical order (the trades page's filter)."""
+    stmt = sa.select(trades.c.symbol).distinct().order_by(trades.c.symbol)
+    return [row[0] for row in conn.execute(stmt)]
+
+
+def trade_span(conn: sa.Connection) -> tuple[dt.date | None, dt.date | None]:
+    """The first and last trade date of any trade (None, None when there is none)."""
+    first, last = conn.execute(
+        sa.select(sa.func.min(trades.c.trade_date), sa.func.max(trades.c.trade_date))
+    ).one()
+    return _date(first), _date(last)
+
+
+def _date(value: dt.date | str | None) -> dt.date | None:
+    # SQLite hands back an aggregate of a date column as text.
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def ledger_page(conn: sa.Connection, *, limit: int, offset: int) -> list[dict]:
