@@ -100,3 +100,21 @@ class MixedHistoryError(JobError):
 
 class BacktestError(AllocatorError):
     """The backtest cannot run over the period asked for (history, configs)."""
+
+
+class BrokerError(AllocatorError):
+    """The broker refused a request or could not be reached; ``status`` is its HTTP status
+    (None without an answer), ``code`` and ``message`` its own error code and text."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class OrderRejectedError(BrokerError):
+    """The broker rejected one or more of the day's orders (buying power, an asset that is not
+    fractionable, the market closed): each is recorded with the broker's reason."""
+
+
+class ReconciliationError(BrokerError):
+    """The book and the broker disagree (an order, a position or the cash)."""

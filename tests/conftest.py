@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from allocator.shell.persistence import make_engine
 from allocator.shell.persistence.migrate import upgrade
+from tests.fakealpaca import fake_alpaca  # noqa: F401 - a fixture for every test module
 from tests.faketiingo import fake_tiingo  # noqa: F401 - a fixture for every test module
 from tests.fakevendor import fake_vendor  # noqa: F401 - a fixture for every test module
 
@@ -51,6 +52,11 @@ APP_VARIABLES = (
     "ALLOCATOR_CELL_TIMEOUT",
     "ALLOCATOR_START_TIMEOUT",
     "ALLOCATOR_KERNEL",
+    "ALLOCATOR_BROKER",
+    "ALLOCATOR_BROKER_LIVE",
+    "APCA_API_KEY_ID",
+    "APCA_API_SECRET_KEY",
+    "APCA_API_BASE_URL",
 )
 
 

@@ -72,7 +72,7 @@ JOB_MODULES = {
     "walkforward",
 }
 #: Steps several jobs share; a job may import these, never another job.
-JOB_HELPER_MODULES = {"__init__", "ingest", "settlement", "health"}
+JOB_HELPER_MODULES = {"__init__", "ingest", "settlement", "health", "submission", "reconciliation"}
 #: The pure layers, lowest first: a layer imports none of the layers above it (the share and
 #: cent grids sit below the strategy and the portfolio, which both round to them).
 PURE_LAYERS = (

@@ -223,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     from allocator.cli.health import add_health_parser
 
     add_health_parser(sub)
+    from allocator.cli.broker import add_broker_parser
+
+    add_broker_parser(sub)
     try:
         from allocator.cli import run as cli_run
     except ImportError:  # pragma: no cover - the job runner ships with the package

@@ -4,6 +4,11 @@ It asks the source for a window ending on the trade date (the vendor's ``compact
 the last 100 sessions, so a missed day is filled in too), stores every session bar idempotently,
 and reports which symbols still lack the trade date's bar. Symbols are independent: one failure
 stores nothing for that symbol and everything for the others, then the job fails naming it.
+
+With a real broker (``ALLOCATOR_BROKER=alpaca``) it then reconciles the book with the broker
+(:func:`~allocator.jobs.reconciliation.reconcile`): the day's fills at the broker's prices, what
+was left open cancelled, positions and cash compared. Every fill of the day is reported beside
+the official open just stored: its slippage in basis points and dollars, and by month.
 """
 
 from __future__ import annotations
@@ -16,12 +21,16 @@ from dataclasses import dataclass, field
 import pandas as pd
 import sqlalchemy as sa
 
-from allocator.exceptions import MarketDataError, MissingBarsError
+from allocator.exceptions import BrokerError, MarketDataError, MissingBarsError
 from allocator.jobs.ingest import IngestReport, checked_symbols, default_symbols, ingest
+from allocator.jobs.reconciliation import Reconciliation, reconcile
 from allocator.jobs.settlement import mark_to_market, settle_pending
+from allocator.portfolio.slippage import monthly_summary, with_slippage
 from allocator.shell import calendar
+from allocator.shell.broker.base import Broker
 from allocator.shell.marketdata import make_source
 from allocator.shell.marketdata.base import MarketDataSource
+from allocator.shell.persistence import broker as orders_db
 from allocator.shell.persistence import ledger
 from allocator.shell.settings import Settings, get_settings
 
@@ -29,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: Calendar days of history asked for on each fetch: about 100 sessions, the vendor's compact size.
 FETCH_WINDOW_DAYS = 145
+#: Calendar days of fills the monthly slippage summary covers (the last 12 months).
+SUMMARY_DAYS = 366
 
 
 @dataclass
@@ -41,6 +52,18 @@ class FetchResult:
     settled: list[tuple[dt.date, int]] = field(default_factory=list)
     #: Whether the portfolio was marked to market at the trade date's close.
     valued: bool = False
+    #: ``simulated``, ``alpaca paper`` or ``alpaca LIVE``; the reconciliation with a broker.
+    broker: str = "simulated"
+    reconciliation: Reconciliation | None = None
+    #: Why the broker could not be reconciled (raised after the bars are stored and glued).
+    broker_error: BrokerError | None = None
+    #: The trade date's fills with the official open and their slippage; the last 12 months.
+    slippage: pd.DataFrame = field(default_factory=pd.DataFrame)
+    monthly_slippage: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def live(self) -> bool:
+        return "LIVE" in self.broker
 
     @property
     def rows_inserted(self) -> dict[str, int]:
@@ -72,7 +95,10 @@ class FetchResult:
         return self.report.summary()
 
     def raise_for_errors(self) -> None:
-        """Fail the job (after everything else is stored) if a symbol failed or lacks its bar."""
+        """Fail the job (after everything else is stored) if a symbol failed or lacks its bar,
+        or the broker could not be reconciled."""
+        if self.broker_error is not None:
+            raise self.broker_error
         if self.report.failed:
             first = self.report.failed[0]
             names = ", ".join(o.symbol for o in self.report.failed)
@@ -87,6 +113,24 @@ class FetchResult:
             )
 
 
+def _reconcile(engine: sa.Engine, broker: Broker, result: FetchResult) -> None:
+    """Reconcile with ``broker`` into ``result``; a broker failure is kept for later."""
+    result.broker = broker.label
+    try:
+        result.reconciliation = reconcile(engine, broker, result.trade_date)
+    except BrokerError as exc:
+        log.error("cannot reconcile with %s: %s", broker.label, exc)
+        result.broker_error = exc
+
+
+def _slippage(engine: sa.Engine, result: FetchResult) -> None:
+    day = result.trade_date
+    with engine.connect() as conn:
+        fills = orders_db.fills_with_opens(conn, day - dt.timedelta(days=SUMMARY_DAYS), day)
+    result.slippage = with_slippage(fills[fills["trade_date"] == day].reset_index(drop=True))
+    result.monthly_slippage = monthly_summary(fills)
+
+
 def fetch_bars(
     engine: sa.Engine,
     trade_date: dt.date,
@@ -94,8 +138,10 @@ def fetch_bars(
     symbols: Sequence[str] | None = None,
     *,
     now: dt.datetime | None = None,
+    broker: Broker | None = None,
 ) -> FetchResult:
-    """Store the bars of ``symbols`` for the window ending on ``trade_date``."""
+    """Store the bars of ``symbols`` for the window ending on ``trade_date``; with a
+    ``broker``, reconcile the book with it."""
     trade_date = calendar.require_session(trade_date, "trade date")
     complete = calendar.latest_complete_session(now)
     if trade_date > complete:
@@ -109,6 +155,8 @@ def fetch_bars(
     report = ingest(engine, source, symbols, start, trade_date, progress=False)
     result = FetchResult(trade_date=trade_date, report=report)
     log.info("fetch %s: %s", trade_date, report.summary_line())
+    if broker is not None:
+        _reconcile(engine, broker, result)
     # The bars just stored carry the opens that pending orders wait for, and the closes that
     # value the portfolio: fill and mark now, so no manual step follows a 9:30 execution.
     result.settled = settle_pending(engine, trade_date)
@@ -117,6 +165,7 @@ def fetch_bars(
         result.valued = mark_to_market(conn, trade_date)
     for day, n in result.settled:
         log.info("filled %d pending order(s) of %s at its open", n, day)
+    _slippage(engine, result)
     return result
 
 
@@ -134,12 +183,15 @@ def run_fetch(
     (``ALPHAVANTAGE_API_KEY``), ``tiingo`` (``TIINGO_API_KEY``), ``csv`` (with ``csv_dir``) or
     ``synthetic``.
     """
+    from allocator.shell.broker import make_broker
     from allocator.shell.persistence.migrate import migrated_engine
 
     settings = settings or get_settings()
+    broker = make_broker(settings)
     with migrated_engine(settings) as engine:
         src = make_source(source, settings=settings, csv_dir=csv_dir)
-        return fetch_bars(engine, calendar.to_date(trade_date, "trade_date"), src, symbols)
+        day = calendar.to_date(trade_date, "trade_date")
+        return fetch_bars(engine, day, src, symbols, broker=broker)
 
 
 def recent_closes(

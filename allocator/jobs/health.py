@@ -7,7 +7,9 @@ one :class:`Check` (OK, WARN or FAIL with a one-line detail that says what to do
 - **Daily** (trade date D): each daily job (fetch, signal, execute) has a succeeded run for D;
   a signal exists for D; its orders are recorded (a BUY or SELL has its orders, a HOLD none);
   every asset of the config active on D has its bar of D; no order older than D is still
-  pending; no run of D was abandoned and no run anywhere is stuck ``running``.
+  pending; no run of D was abandoned and no run anywhere is stuck ``running``; with orders at a
+  broker, D was reconciled, the book agrees with the account (positions and cash use) and the
+  account's buying power covers the daily deposit.
 - **Weekly** (the 5 sessions ending D): every session since the first execution was executed
   (a succeeded execute run and the day's deposit); the config version in force; the portfolio's
   value and its time-weighted return over the week.
@@ -31,6 +33,7 @@ from allocator.notebook.jobspec import DAILY, scheduled_jobs
 from allocator.portfolio.metrics import daily_returns_flow_adjusted, time_weighted_return
 from allocator.portfolio.session import orders_for
 from allocator.shell import calendar
+from allocator.shell.persistence import broker as broker_queries
 from allocator.shell.persistence import health as queries
 from allocator.shell.persistence.configs import (
     ConfigVersion,
@@ -140,6 +143,9 @@ class HealthFacts:
     month_version: ConfigVersion | None
     month_base: ConfigVersion | None
     report: Path
+    #: D's orders sent to a broker, and D's reconciliation with it (None: not reconciled).
+    broker_orders: int = 0
+    reconciliation: sa.Row | None = None
 
 
 def resolve_date(value: str | None, now: dt.datetime | None = None) -> dt.date:
@@ -205,6 +211,8 @@ def gather_facts(
             month_version=version_starting(conn, first_of_month),
             month_base=_version_or_none(conn, first_of_month - dt.timedelta(days=1)),
             report=report_path(reports_dir, day),
+            broker_orders=len(broker_queries.broker_orders_of(conn, day)),
+            reconciliation=broker_queries.reconciliation_on(conn, day),
         )
 
 
@@ -328,6 +336,28 @@ def check_runs(facts: HealthFacts) -> Check:
     if notes:
         return Check(name, DAILY_CHECKS, WARN, "; ".join(notes))
     return Check("abandoned/stuck runs", DAILY_CHECKS, OK, "none abandoned, none stuck")
+
+
+def check_broker(facts: HealthFacts) -> Check:
+    """With orders at a broker: D is reconciled, the book's positions and cash use agree with
+    the account's, and its buying power is not below the daily deposit (a warning)."""
+    rec, day = facts.reconciliation, facts.day
+    fix = f"run `allocator broker reconcile --date {day}`"
+    if rec is None:
+        detail = f"{facts.broker_orders} order(s) of {day} at the broker not reconciled: {fix}"
+        return Check("broker", DAILY_CHECKS, FAIL, detail)
+    where = f"{rec.broker}, checked {_eastern(rec.checked_at)}"
+    if rec.status != "ok":
+        what = "book and account differ" if rec.status == "mismatch" else "orders still open"
+        detail = f"{what} ({where}): {rec.detail}; find the cause, then {fix}"
+        return Check("broker", DAILY_CHECKS, FAIL, detail)
+    if None not in (rec.buying_power, rec.daily_capital) and rec.buying_power < rec.daily_capital:
+        detail = (
+            f"buying power {rec.buying_power:,.2f} is below the daily deposit of "
+            f"{rec.daily_capital:,.2f} ({where}): fund the account before the next session"
+        )
+        return Check("broker", DAILY_CHECKS, WARN, detail)
+    return Check("broker", DAILY_CHECKS, OK, f"reconciled ({where}): {rec.detail}")
 
 
 # --- weekly ----------------------------------------------------------------------------------
@@ -469,6 +499,8 @@ def run_checks(facts: HealthFacts) -> list[Check]:
     checks = [check_job(facts, job) for job in facts.daily_jobs]
     checks += [check_signal(facts), check_orders(facts), check_prices(facts)]
     checks += [check_pending(facts), check_runs(facts)]
+    if facts.broker_orders or facts.reconciliation is not None:  # simulated: no such check
+        checks.append(check_broker(facts))
     checks += [check_executions(facts), check_config(facts), check_performance(facts)]
     return checks + [check_tuning(facts), check_config_change(facts)]
 

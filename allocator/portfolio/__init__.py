@@ -4,7 +4,9 @@
 - :mod:`~allocator.portfolio.fills` — orders filled at the open against a book;
 - :mod:`~allocator.portfolio.session` — one session of the strategy on a book: decide, deposit,
   fill, value. The daily jobs call its steps one by one; the backtest calls :func:`step_session`;
-- :mod:`~allocator.portfolio.metrics` — flow-adjusted performance metrics.
+- :mod:`~allocator.portfolio.metrics` — flow-adjusted performance metrics;
+- :mod:`~allocator.portfolio.slippage` — each fill's slippage against the official open, and
+  by month.
 
 The share and cent grids they round to are :mod:`allocator.money.quantities`, below both the
 portfolio and the strategy.

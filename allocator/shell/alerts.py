@@ -217,3 +217,15 @@ def alert_failed_checks(
     return send_alert(
         settings, f"{SERVICE}: health check failed for {trade_date}", "\n".join(lines)
     )
+
+
+def alert_rejected_orders(settings: Settings, trade_date: dt.date | str, detail: str) -> bool:
+    """Alert that the broker rejected orders of ``trade_date`` (``detail`` names each with the
+    broker's reason); the execute job calls it before it fails."""
+    lines = [
+        f"The broker rejected order(s) of {trade_date} on {_host()}.",
+        detail,
+        "Each is recorded as cancelled with the broker's reason; the other orders were sent. "
+        f"Check the account, then `allocator health --date {trade_date}`.",
+    ]
+    return send_alert(settings, f"{SERVICE}: orders rejected for {trade_date}", "\n".join(lines))

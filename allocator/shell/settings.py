@@ -35,6 +35,14 @@ TIINGO_DEFAULT_RETRIES = 3
 TIINGO_DEFAULT_BACKOFF = 2.0
 #: ``ALLOCATOR_QUOTE_SOURCE`` values: where the execute job may learn a day's open at 9:30.
 QUOTE_SOURCES = ("none", "alphavantage")
+#: ``ALLOCATOR_BROKER`` values: fill at the bars' official open, or send orders to Alpaca.
+BROKERS = ("simulated", "alpaca")
+#: Alpaca's paper-trading endpoint (the default) and its live one; paper is the live API at
+#: another host.
+ALPACA_PAPER_URL = "https://paper-api.alpaca.markets"
+ALPACA_LIVE_URL = "https://api.alpaca.markets"
+#: Hosts that are never a live account: Alpaca's paper host, and this machine (a fake server).
+PAPER_HOSTS = ("paper-api.alpaca.markets", "127.0.0.1", "localhost", "::1")
 
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)@")
 _APIKEY_PARAM = re.compile(r"(?i)((?:apikey|token)=)[^&\s]+")
@@ -83,6 +91,13 @@ class Settings:
     kernel_name: str = "capital-allocator"
     #: Where alerts are posted (Slack-compatible webhook); its path holds a token: a secret.
     alert_webhook_url: str | None = field(default=None, repr=False)
+    #: ``simulated`` (fills at the bars' open) or ``alpaca`` (orders at the broker).
+    broker: str = "simulated"
+    apca_key_id: str | None = field(default=None, repr=False)
+    apca_secret_key: str | None = field(default=None, repr=False)
+    apca_base_url: str = ALPACA_PAPER_URL
+    #: ``ALLOCATOR_BROKER_LIVE=yes``: the operator allows a live (real money) endpoint.
+    broker_live: bool = False
 
     def require_api_key(self) -> str:
         """The Alpha Vantage key, or a one-line error naming the variable to set."""
@@ -102,6 +117,32 @@ class Settings:
             )
         return self.tiingo_api_key
 
+    def require_alpaca_keys(self) -> tuple[str, str]:
+        """The Alpaca key id and secret, or a one-line error naming the variable to set."""
+        for name, value in (
+            ("APCA_API_KEY_ID", self.apca_key_id),
+            ("APCA_API_SECRET_KEY", self.apca_secret_key),
+        ):
+            if not value:
+                raise SettingsError(
+                    f"{name} is not set: ALLOCATOR_BROKER=alpaca needs the account's API key id "
+                    "and secret (Alpaca dashboard > API keys); export them or add them to .env"
+                )
+        return self.apca_key_id, self.apca_secret_key
+
+    @property
+    def broker_is_live(self) -> bool:
+        """Whether orders go to a live (real money) account: ``alpaca`` at an endpoint that is
+        not the paper one nor this machine."""
+        return self.broker == "alpaca" and not is_paper_endpoint(self.apca_base_url)
+
+    @property
+    def broker_label(self) -> str:
+        """How reports name the broker: ``simulated``, ``alpaca paper`` or ``alpaca LIVE``."""
+        if self.broker != "alpaca":
+            return "simulated"
+        return "alpaca LIVE" if self.broker_is_live else "alpaca paper"
+
     def secret_values(self) -> list[str]:
         """The values no artifact or log may contain: API keys, the database password and URL."""
         from sqlalchemy.engine import make_url
@@ -110,6 +151,8 @@ class Settings:
             self.alphavantage_api_key or "",
             self.tiingo_api_key or "",
             self.alert_webhook_url or "",
+            self.apca_key_id or "",
+            self.apca_secret_key or "",
         ]
         try:
             password = make_url(self.database_url).password
@@ -196,6 +239,49 @@ def _quote_source_env(env: dict[str, str]) -> str | None:
     return None if value == "none" else value
 
 
+def is_paper_endpoint(url: str) -> bool:
+    """True for Alpaca's paper host and for this machine (a local fake); anything else may be
+    a live account."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    return host in PAPER_HOSTS
+
+
+def _broker_env(env: dict[str, str]) -> tuple[str, str, bool]:
+    """(broker, base URL, live allowed); a live endpoint without ``ALLOCATOR_BROKER_LIVE=yes``
+    is refused here, before any job can place an order."""
+    raw = (env.get("ALLOCATOR_BROKER") or "").strip()
+    broker = raw.lower() or "simulated"
+    if broker not in BROKERS:
+        raise SettingsError(
+            f"ALLOCATOR_BROKER={raw!r} is not a broker: use {' or '.join(BROKERS)} "
+            "(empty means simulated)"
+        )
+    url = (env.get("APCA_API_BASE_URL") or "").strip().rstrip("/") or ALPACA_PAPER_URL
+    url = url.removesuffix("/v2")
+    if "://" not in url:
+        raise SettingsError(
+            f"APCA_API_BASE_URL={mask_url(url)!r} is not a URL: use {ALPACA_PAPER_URL} (paper)"
+        )
+    live_raw = (env.get("ALLOCATOR_BROKER_LIVE") or "").strip().lower()
+    if live_raw not in ("", "no", "yes"):
+        raise SettingsError(
+            f"ALLOCATOR_BROKER_LIVE={live_raw!r}: set it to yes to allow a live account, or unset"
+        )
+    live = live_raw == "yes"
+    if broker == "alpaca" and not is_paper_endpoint(url) and not live:
+        raise SettingsError(
+            f"APCA_API_BASE_URL={mask_url(url)} is not Alpaca's paper endpoint "
+            f"({ALPACA_PAPER_URL}): orders there trade real money. Refused unless "
+            "ALLOCATOR_BROKER_LIVE=yes is also set"
+        )
+    return broker, url, live
+
+
 def _dir_env(env: dict[str, str], name: str, default: Path) -> Path:
     raw = env.get(name)
     path = Path(raw).expanduser() if raw else default
@@ -219,6 +305,7 @@ def get_settings(environ: dict[str, str] | None = None, *, dotenv: bool = True) 
     if from_process and environ.get("DATABASE_URL") and url != environ["DATABASE_URL"]:
         # Resolved once, here: every kernel this process starts inherits the absolute URL.
         os.environ["DATABASE_URL"] = url
+    broker, broker_url, broker_live = _broker_env(environ)
     return Settings(
         database_url=url,
         runs_dir=_dir_env(environ, "ALLOCATOR_RUNS_DIR", PROJECT_ROOT / "runs"),
@@ -247,4 +334,9 @@ def get_settings(environ: dict[str, str] | None = None, *, dotenv: bool = True) 
         kernel_name=environ.get("ALLOCATOR_KERNEL") or "capital-allocator",
         # Not validated here: a malformed webhook must not stop the jobs (the alerts say so).
         alert_webhook_url=(environ.get("ALERT_WEBHOOK_URL") or "").strip() or None,
+        broker=broker,
+        apca_key_id=(environ.get("APCA_API_KEY_ID") or "").strip() or None,
+        apca_secret_key=(environ.get("APCA_API_SECRET_KEY") or "").strip() or None,
+        apca_base_url=broker_url,
+        broker_live=broker_live,
     )
