@@ -392,3 +392,23 @@ def test_client_order_ids_are_deterministic_and_short():
     cid = client_order_id(dt.date(2026, 12, 7), 1234567890, "BRK.B")
     assert cid == "ca-20261207-1234567890-BRK.B" and len(cid) <= 48
     assert client_order_id(dt.date(2026, 12, 7), 5, "spy") == "ca-20261207-5-SPY"
+
+
+def test_the_crontab_sends_orders_to_alpaca_before_the_open(tmp_path):
+    from allocator.notebook.crontab import crontab_text
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    for job in ("fetch", "signal", "execute", "tune"):
+        (notebooks / f"{job}.ipynb").write_text("{}")
+
+    def schedule(**extra) -> dict[str, str]:
+        settings = get_settings(env(**extra), dotenv=False)
+        text = crontab_text(settings, zone="America/New_York", notebooks_dir=notebooks)
+        lines = [line for line in text.splitlines() if " run " in line and line[0] != "#"]
+        return {line.split(" run ")[1].split()[0]: " ".join(line.split()[:5]) for line in lines}
+
+    assert schedule()["execute"] == "30 9 * * 1-5"  # simulated: at the open, as before
+    alpaca = schedule(ALLOCATOR_BROKER="alpaca")
+    assert alpaca["execute"] == "0 9 * * 1-5"
+    assert alpaca["signal"] == "0 6 * * 1-5" and alpaca["fetch"] == "35 16 * * 1-5"

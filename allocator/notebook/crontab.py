@@ -18,6 +18,7 @@ import re
 import shlex
 import sys
 import time
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -272,6 +273,26 @@ def _unscheduled_lines(missing: list[JobSpec], notebooks_dir: Path) -> list[str]
     return out
 
 
+#: The execute job's time with a real broker: before the open, so Alpaca queues the day orders
+#: for the 9:30 open (orders sent outside regular hours that are not for extended hours are
+#: queued for the next open), 30 minutes ahead of it to re-run a failed execution in time.
+BROKER_EXECUTE_CRON = "0 9 * * 1-5"
+
+
+def for_broker(spec: JobSpec, broker: str) -> JobSpec:
+    """``spec`` as scheduled with ``broker``: the execute job at 9:00 ET with ``alpaca``."""
+    if spec.name != "execute" or broker == "simulated":
+        return spec
+    return replace(
+        spec,
+        cron=BROKER_EXECUTE_CRON,
+        description=(
+            f"send the day's orders to {broker} before the open (9:00 AM ET): queued, they "
+            "fill at or right after the 9:30 open; the fetch job reconciles them"
+        ),
+    )
+
+
 def crontab_text(
     settings: Settings,
     *,
@@ -299,8 +320,9 @@ def crontab_text(
     zone = zone or machine_timezone()
     if mail:
         check_address(mail)
-    jobs = [spec for spec in scheduled_jobs() if (notebooks_dir / spec.notebook).is_file()]
-    missing = [spec for spec in scheduled_jobs() if spec not in jobs]
+    scheduled = [for_broker(spec, settings.broker) for spec in scheduled_jobs()]
+    jobs = [spec for spec in scheduled if (notebooks_dir / spec.notebook).is_file()]
+    missing = [spec for spec in scheduled if spec not in jobs]
     out = _preamble_lines(root, log_dir, zone) + _zone_lines(jobs, zone)
     out += ["", f"CRON_TZ={CRON_TZ}", ""]
     out += _scheduled_lines(jobs, root=root, command=command, log_dir=log_dir, mail=mail)
