@@ -119,7 +119,7 @@ def test_a_run_on_a_full_archive_leaves_whole_files_and_one_line(
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("allocator: fetch"), lines
         assert re.search(rf"cannot write {small_archive}/\S+: {NO_SPACE}", lines[0]), lines[0]
-    printed = re.findall(r"(?:report|notebook) (/\S+)", done.stdout + done.stderr)
+    printed = re.findall(r"(?:report|notebook) (/[^\s;]+)", done.stdout + done.stderr)
     assert all(Path(p).is_file() for p in printed), printed
     if status == "succeeded":
         assert printed
