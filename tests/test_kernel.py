@@ -108,6 +108,12 @@ def configs(draw):
         "weights": {"momentum_weight": weight, "price_momentum_weight": 1.0 - weight},
         "deploy": {"cash_deploy_rate": draw(fractions)},
         "trigger": {"sell_trigger": draw(st.sampled_from(SELL_TRIGGERS))},
+        "costs": {
+            "slippage_bps": draw(st.one_of(st.sampled_from((0.0, 7.5, 500.0)), st.floats(0, 500))),
+            "commission_per_order": draw(
+                st.one_of(st.sampled_from((0.0, 0.35, 100.0)), st.floats(0, 100))
+            ),
+        },
     }
     chosen = draw(st.sets(st.sampled_from(sorted(groups))))
     changes = {k: v for g in chosen for k, v in groups[g].items()}
@@ -284,6 +290,17 @@ def test_a_continuing_book_replays_like_the_reference(synthetic, name):
         _, ref, handed_over = replay_both(synthetic, window, schedule, state)
         assert not handed_over and ref.daily["total_value"].iloc[0] > 12_345.67
     assert list(book.positions) == ["QQQ", "SPY"] and book.cash == 12_345.67  # not changed
+
+
+def test_fill_costs_replay_like_the_reference(synthetic):
+    """Slippage and commission (the parity test's 7.5 bps and $0.35) on the kernel itself."""
+    window = calendar.sessions_between(dt.date(2022, 1, 3), dt.date(2023, 12, 29))
+    for name in PRESET_NAMES:
+        config = preset(name).with_changes(slippage_bps=7.5, commission_per_order=0.35)
+        _, ref, handed_over = replay_both(synthetic, window, ConfigSchedule.constant(config))
+        opens = synthetic[1].opens
+        bought = ref.trades[ref.trades["action"] == "BUY"].iloc[0]
+        assert not handed_over and bought["price"] > opens.loc[bought["date"], bought["symbol"]]
 
 
 # --- long fixed cases ----------------------------------------------------------------------------

@@ -51,17 +51,14 @@ _EQUAL, _DOMINANT = 7, 10
 # Layout of a config's parameter row (see kernel_inputs.config_rows).
 P_CAPITAL, P_BULL, P_BEAR, P_RISK_HIGH, P_RISK_MEDIUM, P_LOW = range(6)
 P_MEDIUM, P_HIGH, P_NEUTRAL, P_SELL, P_DEPLOY, P_SPELL_START = range(6, 12)
-N_PARAMS = 12
-#: Error codes: where the reference raises (the caller reruns the reference for its error).
-ERRORS = {
-    1: "idle cash is not a finite amount >= 0",
-    2: "a score, the regime or the risk is not finite",
-    3: "a held symbol has no positive price to value its sale",
-    4: "an order's symbol has no positive open",
-    5: "a SELL exceeds the holding",
-    6: "a BUY exceeds the cash by more than the tolerance",
-    7: "a held symbol has no close to value it",
-}
+P_SLIPPAGE, P_COMMISSION = 12, 13
+N_PARAMS = 14
+# Error codes, where the reference raises (the caller then runs the reference for its error):
+# 1 idle cash is not a finite amount >= 0; 2 a score, the regime or the risk is not finite;
+# 3 a held symbol has no positive price to value its sale; 4 an order's symbol has no positive
+# open; 5 a SELL exceeds the holding; 6 a BUY exceeds the cash by more than the tolerance;
+# 7 a held symbol has no close to value it; 8 a SELL's proceeds and the cash cannot pay its
+# commission.
 #: A float within this many share steps of a whole step count is that grid point (see
 #: _on_share_grid); below the limit one float ulp of the steps stays under 0.002 steps.
 _GRID_SNAP, _GRID_LIMIT = 1e-3, 1e13
@@ -345,8 +342,11 @@ def _sell_quantities(s, x, qty, by_name, fraction, k, sells):
 
 
 @_inline
-def _open_of(s, j, opens):
-    price = opens[s, j]
+def _fill_price(s, j, opens, action, costs):
+    """``fills.fill_price`` at the open of ``j`` (slippage ``costs[0]`` bps), or -1.0 when the
+    open is missing or the price not a positive number (the reference raises)."""
+    factor = costs[0] / 10_000.0
+    price = opens[s, j] * (1.0 + factor) if action == BUY else opens[s, j] * (1.0 - factor)
     return price if (math.isfinite(price) and price > 0) else -1.0
 
 
@@ -359,11 +359,13 @@ def _record(book, trades, tint, s, j, action, q, price, amount, pnl):
 
 
 @_inline
-def _fill_sells(s, sells, by_name, opens, book, trades, tint, k):
+def _fill_sells(s, sells, by_name, opens, book, trades, tint, k, costs):
+    """The SELLs of ``fills.fill_orders_in_place`` (``fills._sell``), by symbol."""
+    commission = costs[1]
     for j in by_name:
         if sells[j] <= 0:
             continue
-        price = _open_of(s, j, opens)
+        price = _fill_price(s, j, opens, SELL, costs)
         if price < 0:
             return 4
         held = book.qty[j]
@@ -372,13 +374,15 @@ def _fill_sells(s, sells, by_name, opens, book, trades, tint, k):
             return 5
         q = held if held < q else q  # min(q, held)
         amount = q * price
+        if book.cash[0] + (amount - commission) < 0:
+            return 8
         pnl = q * (price - book.avg[j])
         remaining = _on_share_grid(held - q, k)
         if remaining <= k[_DUST]:
             _remove(book, j)
         else:
             book.qty[j] = remaining
-        book.cash[0] += amount
+        book.cash[0] += amount - commission
         _record(book, trades, tint, s, j, SELL, q, price, amount, pnl)
     return 0
 
@@ -396,25 +400,36 @@ def _remove(book, j):
 
 
 @_inline
-def _fill_buys(s, dollars, by_name, opens, book, trades, tint, k):
+def _affordable(price, amount, cash, commission, k):
+    """``fills.affordable_buy``: (quantity, amount), or a quantity of -1.0 for a real shortfall."""
+    if amount + commission - cash > k[_CASH_TOLERANCE]:
+        return -1.0, amount
+    spendable = cash - commission
+    q = _shares_for_dollars(0.0 if spendable < 0.0 else spendable, price, k)
+    while q > 0 and q * price > spendable:
+        q = _on_share_grid(q - k[_SHARE_STEP], k)
+    return q, q * price
+
+
+@_inline
+def _fill_buys(s, dollars, by_name, opens, book, trades, tint, k, costs):
+    """The BUYs of ``fills.fill_orders_in_place`` (their dollars pay the commission first)."""
+    commission = costs[1]
     for j in by_name:
         if dollars[j] <= 0:
             continue
-        price = _open_of(s, j, opens)
+        price = _fill_price(s, j, opens, BUY, costs)
         if price < 0:
             return 4
-        q = _shares_for_dollars(dollars[j], price, k)
+        budget = dollars[j] - commission
+        q = _shares_for_dollars(budget, price, k) if budget > 0 else 0.0
         amount = q * price
         if q <= 0:
             continue
-        cash = book.cash[0]
-        if amount > cash:
-            if amount - cash > k[_CASH_TOLERANCE]:
+        if amount + commission > book.cash[0]:
+            q, amount = _affordable(price, amount, book.cash[0], commission, k)
+            if q < 0:
                 return 6
-            q = _shares_for_dollars(0.0 if cash < 0.0 else cash, price, k)
-            while q > 0 and q * price > cash:
-                q = _on_share_grid(q - k[_SHARE_STEP], k)
-            amount = q * price
             if q <= 0:
                 continue
         held = book.qty[j]
@@ -426,7 +441,7 @@ def _fill_buys(s, dollars, by_name, opens, book, trades, tint, k):
             book.qty[j], book.avg[j] = q, price
             book.order[book.n_held[0]] = j
             book.n_held[0] += 1
-        book.cash[0] += -amount
+        book.cash[0] += -amount - commission
         _record(book, trades, tint, s, j, BUY, q, price, amount, np.nan)
     return 0
 
@@ -499,7 +514,8 @@ def replay(x, book, previous: int, k: tuple[float, ...]):
     ``(daily, actions, held, trades, tint, previous, error, error_session)``: per session cash,
     positions value, allocation_pct and number of fills (``daily``), the action, the shares held
     after it; the fills (quantity, price, amount, realized P&L in ``trades``; session, symbol,
-    action in ``tint``); ``error`` 0, or the code of what the reference raises (``ERRORS``)."""
+    action in ``tint``); ``error`` 0, or the code of what the reference raises (listed at the
+    top of this module)."""
     n, m = x.scores.shape
     daily, actions, held = np.zeros((n, 4)), np.zeros(n, dtype=np.int8), np.zeros((n, m))
     trades, tint = np.zeros((n * m + 1, 4)), np.zeros((n * m + 1, 3), dtype=np.int64)
@@ -527,11 +543,12 @@ def run_sessions(x, book, previous, k, out, by_name, w):
         if error:
             return previous, error, s
         previous = label
-        before = book.n_trades[0]
-        book.cash[0] += x.params[x.config_of[s], P_CAPITAL]
-        error = _fill_sells(s, w.sells, by_name, x.opens, book, trades, tint, k)
+        before, c = book.n_trades[0], x.config_of[s]
+        book.cash[0] += x.params[c, P_CAPITAL]
+        costs = (x.params[c, P_SLIPPAGE], x.params[c, P_COMMISSION])
+        error = _fill_sells(s, w.sells, by_name, x.opens, book, trades, tint, k, costs)
         if not error:
-            error = _fill_buys(s, w.dollars, by_name, x.opens, book, trades, tint, k)
+            error = _fill_buys(s, w.dollars, by_name, x.opens, book, trades, tint, k, costs)
         value = _value(s, x.closes, book)
         if error or math.isnan(value):
             return previous, error or 7, s

@@ -20,7 +20,7 @@ it does (raises its error, or replays a history with gaps on the states of that 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -29,6 +29,7 @@ from allocator.backtest.prices import PriceTable
 from allocator.backtest.schedule import ConfigSchedule
 from allocator.exceptions import MissingBarsError
 from allocator.portfolio.book import Book
+from allocator.portfolio.fills import FillCosts
 from allocator.portfolio.session import StrategyState
 from allocator.research import kernel
 from allocator.strategy.config import SPELL_START, TradingConfig
@@ -169,6 +170,7 @@ def config_rows(configs: list[TradingConfig]) -> np.ndarray:
                 c.sell_percentage,
                 c.cash_deploy_rate,
                 1.0 if c.sell_trigger == SPELL_START else 0.0,
+                *astuple(FillCosts.of(c)),
             ]
             for c in configs
         ],
