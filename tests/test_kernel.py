@@ -36,7 +36,7 @@ from allocator.portfolio.session import StrategyState
 from allocator.research.replayer import Replayer
 from allocator.shell import calendar
 from allocator.shell.marketdata.synthetic import SyntheticSource
-from allocator.strategy.config import PRESET_NAMES, SELL_TRIGGERS, preset
+from allocator.strategy.config import PARAMETER_NAMES, PRESET_NAMES, SELL_TRIGGERS, preset
 
 SYMBOLS = ("SPY", "QQQ", "DIA", "XLF")
 #: Bars from here; replays start from PERIOD_START, leaving more than 300 sessions of history.
@@ -301,6 +301,39 @@ def test_fill_costs_replay_like_the_reference(synthetic):
         opens = synthetic[1].opens
         bought = ref.trades[ref.trades["action"] == "BUY"].iloc[0]
         assert not handed_over and bought["price"] > opens.loc[bought["date"], bought["symbol"]]
+
+
+#: The config fields a replay reads (the kernel models each, ``configs()`` draws each) and those
+#: it does not (the tuner's objective).
+REPLAYED = {
+    "daily_capital",
+    "assets",
+    "lookback_days",
+    "regime_bullish_threshold",
+    "regime_bearish_threshold",
+    "risk_high_threshold",
+    "risk_medium_threshold",
+    "allocation_low_risk",
+    "allocation_medium_risk",
+    "allocation_high_risk",
+    "allocation_neutral",
+    "sell_percentage",
+    "momentum_weight",
+    "price_momentum_weight",
+    "cash_deploy_rate",
+    "sell_trigger",
+    "slippage_bps",
+    "commission_per_order",
+}
+NOT_REPLAYED = {"max_drawdown_tolerance", "min_sharpe_target"}
+
+
+def test_the_kernel_knows_every_config_field():
+    new = set(PARAMETER_NAMES) - REPLAYED - NOT_REPLAYED
+    assert not new, (
+        f"new config field(s) {sorted(new)}: if a replay reads them, model them in "
+        "allocator/research/kernel.py and draw them in configs(); else add them to NOT_REPLAYED"
+    )
 
 
 # --- long fixed cases ----------------------------------------------------------------------------
