@@ -199,3 +199,23 @@ def test_an_index_that_cannot_be_written_is_said_and_the_old_one_kept(
     assert f"index not regenerated: cannot write {index}: {NO_SPACE}" in result.summary_line()
     assert index.read_text() == page
     json.dumps(result.notes)  # plain text
+
+
+def test_no_space_to_claim_the_runs_name_is_one_line_and_no_bad_argument(
+    fetch_env, tmp_path, monkeypatch, capsys
+):
+    from allocator.cli.commands import main
+
+    def full(runs_dir, *args):
+        raise OSError(errno.ENOSPC, NO_SPACE, str(runs_dir / "2024"))
+
+    monkeypatch.setattr(runner, "reserve_run_paths", full)
+
+    assert main(["run", "fetch", "--date", str(DAY), "--source", "synthetic"]) == 1
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"allocator: cannot write {tmp_path / 'runs' / '2024'}: {NO_SPACE}; "
+        "free space on the archive's disk"
+    ]
+    assert list_runs(fetch_env) == []

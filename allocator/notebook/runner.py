@@ -29,6 +29,7 @@ still reaches the archived notebook is replaced by ``***`` and the run's ``error
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import logging
 import os
 import socket
@@ -39,7 +40,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from allocator.exceptions import CalendarError, DatabaseError, JobError
+from allocator.exceptions import AllocatorError, CalendarError, DatabaseError, JobError
 from allocator.notebook.archive import RunPaths, atomic_saves, reserve_run_paths
 from allocator.notebook.artifacts import keep_notebook
 from allocator.notebook.jobspec import JobSpec, get_job, skip_reason
@@ -314,13 +315,20 @@ class StartedRun:
 
 
 def claim_paths(settings: Settings, plan: RunPlan, started_at: dt.datetime) -> RunPaths:
-    """Reserve the run's artifact paths; an unwritable folder is a one-line :class:`JobError`."""
+    """Reserve the run's artifact paths; an unwritable folder is a one-line :class:`JobError`.
+
+    A full disk is no bad argument: it is an :class:`AllocatorError` (exit 1) saying so.
+    """
     try:
         return reserve_run_paths(
             settings.runs_dir, settings.reports_dir, plan.spec.name, plan.trade_date, started_at
         )
     except OSError as exc:
         where = exc.filename or settings.runs_dir
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise AllocatorError(
+                f"cannot write {where}: {exc.strerror}; free space on the archive's disk"
+            ) from None
         raise JobError(
             f"cannot write {where}: {exc.strerror or exc}; make the archive folders "
             f"(ALLOCATOR_RUNS_DIR, ALLOCATOR_REPORTS_DIR) writable by this user"
