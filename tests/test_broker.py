@@ -412,3 +412,28 @@ def test_the_crontab_sends_orders_to_alpaca_before_the_open(tmp_path):
     alpaca = schedule(ALLOCATOR_BROKER="alpaca")
     assert alpaca["execute"] == "0 9 * * 1-5"
     assert alpaca["signal"] == "0 6 * * 1-5" and alpaca["fetch"] == "35 16 * * 1-5"
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_the_dashboard_shows_each_fill_against_the_open(book, database_url, fake_alpaca, tmp_path):
+    import warnings
+
+    from allocator.web.app import create_app
+    from allocator.web.security import WebSettings
+    from tests.webdata import settings_for
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    broker = broker_for(fake_alpaca)
+    morning(book, fake_alpaca, broker, DAY)
+    evening(book, fake_alpaca, broker, DAY)
+    with TestClient(create_app(settings_for(database_url, tmp_path), WebSettings())) as client:
+        body = client.get("/api/slippage").json()
+        page = client.get("/").text
+    (month,) = body["months"]
+    assert month["month"] == "2024-07" and month["slippage_bps"] == pytest.approx(3.0, abs=0.01)
+    assert body["fills"] and all(f["broker"] for f in body["fills"])
+    assert all(f["slippage_bps"] == pytest.approx(3.0, abs=0.01) for f in body["fills"])
+    assert 'id="slippage"' in page and ">3.00<" in page and ">broker<" in page

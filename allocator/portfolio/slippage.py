@@ -63,8 +63,9 @@ def with_slippage(fills: pd.DataFrame) -> pd.DataFrame:
     sign = np.where(out["action"] == "BUY", 1.0, -1.0)
     price = out["price"].astype(float)
     opens = out["open"].astype(float)
-    out["slippage_bps"] = sign * (price / opens - 1.0) * 10_000.0
-    out["slippage_usd"] = sign * out["quantity"].astype(float) * (price - opens)
+    # + 0.0 turns a SELL's -0.0 (a fill exactly at the open) into 0.0
+    out["slippage_bps"] = sign * (price / opens - 1.0) * 10_000.0 + 0.0
+    out["slippage_usd"] = sign * out["quantity"].astype(float) * (price - opens) + 0.0
     return out
 
 

@@ -209,6 +209,12 @@ def performance(engine: sa.Engine = Depends(engine_of)) -> dict:
         return views.performance_view(conn)
 
 
+@router.get("/slippage", summary="fills against the official open: recent fills, by month")
+def slippage(engine: sa.Engine = Depends(engine_of)) -> dict:
+    with engine.connect() as conn:
+        return views.slippage_view(conn)
+
+
 @router.get("/configs", summary="every trading config version, oldest first")
 def configs(engine: sa.Engine = Depends(engine_of)) -> dict:
     with engine.connect() as conn:

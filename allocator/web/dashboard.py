@@ -218,6 +218,7 @@ def dashboard(request: Request, engine: sa.Engine = Depends(engine_of)) -> HTMLR
             context["signal"] = views.signal_view(latest) if latest else None
             context["portfolio"] = views.portfolio_view(conn)
             context["performance"] = performance_section(conn)
+            context["slippage"] = views.slippage_view(conn)
         context["allocation_svg"] = allocation_svg(context["portfolio"])
         context["backtest"] = latest_backtest(engine, folders)
         context["tuning"] = tuning_reports(folders["reports"])

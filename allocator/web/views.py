@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from allocator.exceptions import AllocatorError
 from allocator.portfolio.book import unrealized_pnl
 from allocator.portfolio.metrics import summary
+from allocator.portfolio.slippage import monthly_summary, with_slippage
+from allocator.shell.persistence import broker as orders_db
 from allocator.shell.persistence import browse, ledger
 from allocator.shell.persistence.configs import ConfigVersion
 from allocator.shell.persistence.jobruns import JobRun
@@ -206,3 +208,25 @@ def run_view(run: JobRun, folders: Mapping[str, Path]) -> dict[str, Any]:
             },
         }
     )
+
+
+#: Months of the slippage summary and fills of the recent list shown.
+SLIPPAGE_MONTHS, SLIPPAGE_FILLS = 12, 10
+
+
+def slippage_view(conn: sa.Connection) -> dict[str, Any]:
+    """Each fill's slippage against the official open (basis points and dollars; positive is a
+    cost), the most recent first, and by month (dollar-weighted), newest month first."""
+    fills = orders_db.fills_with_opens(conn)
+    months = monthly_summary(fills).tail(SLIPPAGE_MONTHS).iloc[::-1]
+    recent = with_slippage(fills.tail(SLIPPAGE_FILLS)).iloc[::-1]
+    columns = ["trade_date", "symbol", "action", "quantity", "price", "open", "slippage_bps"]
+    recent = recent[[*columns, "slippage_usd", "client_order_id"]]
+    rows = [
+        {**jsonable(dict(zip(recent.columns, values, strict=True))), "broker": bool(values[-1])}
+        for values in recent.itertuples(index=False, name=None)
+    ]
+    return {
+        "months": [jsonable(r) for r in months.to_dict(orient="records")],
+        "fills": [{k: v for k, v in r.items() if k != "client_order_id"} for r in rows],
+    }
