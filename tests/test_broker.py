@@ -297,6 +297,21 @@ def test_buying_power_below_the_daily_deposit_is_a_health_warning(book, fake_alp
     assert check.detail.startswith("buying power ") and "fund the account" in check.detail
 
 
+def test_a_broker_that_cannot_be_reached_fails_the_fetch_after_the_bars(book, fake_alpaca):
+    broker = broker_for(fake_alpaca)
+    morning(book, fake_alpaca, broker, DAY)
+    fake_alpaca.open_market(DAY, opens_of(DAY), SLIPPAGE_BPS)
+    fake_alpaca.close_market(DAY)
+    fake_alpaca.fail("clock", "http_500", times=4)  # the first try and its 3 retries
+    fetched = fetch_bars(book, DAY, MARKET, broker=broker)
+    assert fetched.missing == [] and fetched.rows_inserted  # the bars are stored
+    assert fetched.broker_summary.startswith("alpaca paper: not reconciled: GET /v2/clock")
+    with pytest.raises(BrokerError, match="HTTP 500: internal server error"):
+        fetched.raise_for_errors()
+    assert {r.status for r in trade_rows(book, DAY)} == {"pending"}
+    assert evening(book, fake_alpaca, broker, DAY).reconciliation.status == "ok"  # re-run
+
+
 def test_an_unreconciled_day_fails_the_health_check(book, fake_alpaca, tmp_path):
     morning(book, fake_alpaca, broker_for(fake_alpaca), DAY)
     check = {c.name: c for c in health_report(book, DAY, tmp_path).checks}["broker"]
@@ -352,6 +367,7 @@ def test_a_live_account_is_said_in_every_report(book, monkeypatch):
         assert result.live and result.summary_line().startswith("LIVE ACCOUNT: execute")
         fetched = evening(book, fake, broker, DAY)
         assert fetched.live and fetched.reconciliation.broker == "alpaca LIVE"
+        assert fetched.broker_summary.startswith("LIVE ACCOUNT: reconcile 2024-07-29")
 
 
 def test_the_client_maps_alpacas_errors(fake_alpaca):

@@ -66,6 +66,18 @@ class FetchResult:
         return "LIVE" in self.broker
 
     @property
+    def broker_summary(self) -> str:
+        """One line on who filled the orders: the simulated broker, or the reconciliation with
+        the real one (``LIVE ACCOUNT:`` first on a live account)."""
+        if self.broker_error is not None:
+            line = f"{self.broker}: not reconciled: {self.broker_error}"
+        elif self.reconciliation is not None:
+            line = self.reconciliation.summary_line()
+        else:
+            return "simulated broker: orders fill at the official open from the bars"
+        return f"LIVE ACCOUNT: {line}" if self.live else line
+
+    @property
     def rows_inserted(self) -> dict[str, int]:
         return self.report.rows_inserted
 
