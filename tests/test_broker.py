@@ -117,6 +117,8 @@ def test_a_week_on_the_paper_path(book, database_url, fake_alpaca, tmp_path, mon
     assert book_positions(book) == pytest.approx(broker_positions(fake_alpaca), abs=1e-9)
     with book.connect() as conn:
         summary = monthly_summary(orders_db.fills_with_opens(conn))
+        rebuilt = ledger.book_before(conn, calendar.next_session(WEEK[-1]))  # the tuner's book
+        assert rebuilt.holdings() == ledger.load_book(conn).holdings()
     assert summary["slippage_bps"].tolist() == pytest.approx(
         [SLIPPAGE_BPS] * len(summary), abs=0.01
     )

@@ -14,6 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from allocator.exceptions import DatabaseError
+from allocator.money.quantities import on_broker_grid, on_share_grid
 from allocator.portfolio.book import Book, Position
 from allocator.portfolio.fills import Fill, Order, apply_fill
 from allocator.portfolio.session import value_at_close
@@ -87,7 +88,8 @@ def cash_balance_before(conn: sa.Connection, day: dt.date) -> float:
 def book_before(conn: sa.Connection, day: dt.date) -> Book:
     """The book on the morning of ``day``: the cash after the last ledger entry dated before it,
     and the positions the filled trades dated before it built, in order (average cost and
-    quantities as :func:`~allocator.portfolio.fills.apply_fill` keeps them)."""
+    quantities as :func:`~allocator.portfolio.fills.apply_fill` keeps them; a broker's fills on
+    the broker's grid)."""
     book = Book()
     rows = conn.execute(
         sa.select(trades)
@@ -96,7 +98,8 @@ def book_before(conn: sa.Connection, day: dt.date) -> Book:
     )
     for r in rows:
         fill = Fill(r.symbol, r.action, float(r.quantity), float(r.price), float(r.amount))
-        apply_fill(book, fill)
+        # a broker's fill keeps the broker's quantity (9 decimals), as when it was recorded
+        apply_fill(book, fill, grid=on_share_grid if r.client_order_id is None else on_broker_grid)
     book.cash = cash_balance_before(conn, day)
     return book
 
