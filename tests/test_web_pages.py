@@ -170,6 +170,14 @@ def test_a_backtest_runs_full_trade_list(client, world):
     assert f"backtest {BACKTEST_START}..{BACKTEST_END}" in page
     assert "$8,561.55" in page and "1.2346" in page and "-$12.35" in page
     assert f"rows 1–10 of {BACKTEST_TRADES}" in page
+    notebook = client.get(f"/api/runs/{run_id}").json()["links"]["notebook"]
+    stem = notebook.rsplit("/", 1)[1].removesuffix(".ipynb")
+    named = client.get(f"/runs/by-notebook/{stem}/trades?symbol=SPY", follow_redirects=False)
+    assert named.status_code == 307
+    assert named.headers["location"] == f"/runs/{run_id}/trades?symbol=SPY"
+    other = stem.replace("backtest", "backtes_")  # "_" is LIKE's any character
+    assert client.get(f"/runs/by-notebook/{other}/trades").status_code == 404
+    assert client.get("/runs/by-notebook/..%2Fx/trades").status_code in (404, 422)
     signal = client.get(f"/runs/{world['runs']['signal']}/trades")
     assert signal.status_code == 404 and "only a backtest run has one" in signal.text
     assert client.get("/api/runs/99999/trades").status_code == 404

@@ -4,8 +4,10 @@
   newest first;
 - ``/runs/{id}/trades`` and ``/api/runs/{id}/trades``: the full trade list of a backtest run,
   read from the Parquet file beside its archived notebook (:func:`runinfo.run_trades`), in the
-  order the run made them. The backtest's report links here: a report shows a few trades, this
-  page all of them.
+  order the run made them. A report shows a few trades and links here; as it is written before
+  it knows its run's id, it may link ``/runs/by-notebook/<stem>/trades`` instead (``<stem>``: its
+  archived notebook's name without ``.ipynb``, e.g. ``backtest_2026-12-05_20261205T135018Z``),
+  which redirects to the run's page.
 
 Both take ``symbol``, ``start``, ``end`` (:class:`~allocator.web.api.Filters`), ``limit`` and
 ``offset`` (:class:`~allocator.web.api.Page`); anything out of range is answered 422.
@@ -18,7 +20,8 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi import Path as PathParameter
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from allocator.shell.persistence import browse
 from allocator.shell.persistence.jobruns import JobRun
@@ -28,6 +31,8 @@ from allocator.web.templating import templates
 
 api = APIRouter(prefix="/api", tags=["api"])
 pages = APIRouter(include_in_schema=False)
+#: An archived notebook's name (allocator.notebook.archive): job_date_stamp[-n].
+NOTEBOOK_STEM = r"^[a-z][a-z0-9_]*_\d{4}-\d{2}-\d{2}_\d{8}T\d{6}Z(-\d+)?$"
 
 
 def _ledger_rows(engine: sa.Engine, filters: Filters, page: Page) -> list[dict]:
@@ -156,3 +161,17 @@ def run_trades_page(
         "action": f"/runs/{run_id}/trades",
     }
     return _render(request, context)
+
+
+@pages.get("/runs/by-notebook/{stem}/trades")
+def trades_by_notebook(
+    request: Request,
+    stem: str = PathParameter(..., pattern=NOTEBOOK_STEM, max_length=120),
+    engine: sa.Engine = Depends(engine_of),
+) -> RedirectResponse:
+    """The trade list of the run archived as ``<stem>.ipynb`` (a report's link), by redirect."""
+    run = browse.find_run_by_notebook(engine, stem)
+    if run is None:
+        raise HTTPException(404, f"no run archived as {stem}.ipynb in this database")
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(f"/runs/{run.id}/trades{query}", status_code=307)

@@ -6,14 +6,16 @@ Every list is newest first and takes ``limit`` and ``offset``; nothing here writ
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import PurePath
 
 import sqlalchemy as sa
 
 from allocator.shell.persistence.engine import connect
-from allocator.shell.persistence.jobruns import JobRun, get_run
+from allocator.shell.persistence.jobruns import JobRun, get_run, select_runs
 from allocator.shell.persistence.schema import (
     cash_ledger,
     daily_signals,
+    job_runs,
     price_history,
     trades,
 )
@@ -135,6 +137,16 @@ def find_run(engine: sa.Engine, run_id: int) -> JobRun | None:
         return get_run(engine, run_id)
     except sa.exc.NoResultFound:
         return None
+
+
+def find_run_by_notebook(engine: sa.Engine, stem: str) -> JobRun | None:
+    """The newest run whose archived notebook is named ``<stem>.ipynb`` (None: no such run)."""
+    pattern = f"%{stem}.ipynb"
+    with connect(engine) as conn:
+        found = select_runs(conn, job_runs.c.notebook_path.like(pattern))
+    # LIKE's "_" matches any character: keep the exact names only.
+    exact = [r for r in found if r.notebook_path and PurePath(r.notebook_path).stem == stem]
+    return exact[0] if exact else None
 
 
 def database_reachable(engine: sa.Engine) -> None:
