@@ -321,6 +321,16 @@ def test_nice_ticks_and_date_ticks():
     ]
 
 
+def test_twenty_years_of_sessions_are_thinned_to_about_a_point_a_pixel():
+    days = [dt.date(2005, 1, 3) + dt.timedelta(days=i) for i in range(5_040)]
+    values = [float(i) for i in range(5_040)]
+    svg = charts.line_chart(days, [charts.Line("a", values, "#000")], label="long")
+    (points,) = re.findall(r'points="([^"]*)"', svg)
+    assert len(points.split()) <= charts.MAX_POINTS + 1 and len(svg) < 40_000
+    assert charts.thinned(10, 4) == [0, 3, 6, 9] and charts.thinned(11, 4) == [0, 3, 6, 9, 10]
+    assert f"a, {days[-1]}: $5,039" in svg  # the last session is kept
+
+
 def test_a_line_chart_with_gaps_and_a_single_point():
     days = [dt.date(2026, 11, d) for d in (2, 3, 4)]
     svg = charts.line_chart(

@@ -24,6 +24,9 @@ LEFT, RIGHT, TOP, BOTTOM = 80, 20, 34, 40
 FONT = 12
 #: Widest bar of a bar chart, in user units (a few sessions should not look like a wall).
 MAX_BAR = 36
+#: Points a line keeps at most (about one per pixel of the plot): 20 years of sessions are
+#: thinned to every k-th session, the last one always kept.
+MAX_POINTS = 1_000
 AXIS_COLOR, GRID_COLOR, TEXT_COLOR = "#6b7280", "#e5e7eb", "#374151"
 GAIN_COLOR, LOSS_COLOR = "#0a7a35", "#b3261e"
 
@@ -195,6 +198,15 @@ def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
+def thinned(count: int, most: int = MAX_POINTS) -> list[int]:
+    """Indices of at most about ``most`` of ``count`` sessions: every k-th, and the last."""
+    step = max(1, math.ceil(count / most))
+    keep = list(range(0, count, step))
+    if count and keep[-1] != count - 1:
+        keep.append(count - 1)
+    return keep
+
+
 def line_chart(
     dates: Sequence[dt.date],
     lines: Sequence[Line],
@@ -202,7 +214,14 @@ def line_chart(
     label: str,
     y_format: Callable[[float], str] = compact_dollars,
 ) -> str:
-    """Lines over sessions on one y axis, with a legend; ``label`` names it for screen readers."""
+    """Lines over sessions on one y axis, with a legend; ``label`` names it for screen readers.
+
+    More than :data:`MAX_POINTS` sessions are thinned (:func:`thinned`) before drawing.
+    """
+    if len(dates) > MAX_POINTS:
+        keep = thinned(len(dates))
+        dates = [dates[i] for i in keep]
+        lines = [Line(x.name, [x.values[i] for i in keep], x.color, x.dash, x.width) for x in lines]
     values = [v for line in lines for v in line.values if _finite(v)]
     ticks = nice_ticks(min(values, default=0.0), max(values, default=1.0))
     frame = _Frame(len(dates), ticks)

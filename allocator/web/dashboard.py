@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 RECENT_RUNS = 10
+#: Sessions of the daily P&L chart: about a year (one bar a session stays readable).
+PNL_SESSIONS = 252
 #: The monthly tuning reports' folder under the reports folder (allocator.jobs.tune.report_path;
 #: not imported from allocator.notebook.index, which loads nbformat for its CSS).
 TUNING_DIR = "strategy-tuning"
@@ -149,8 +151,12 @@ def performance_section(conn: sa.Connection) -> dict[str, Any] | None:
             dates, gains, label="gain over deposits of the portfolio and the benchmarks"
         ),
         "pnl_svg": charts.bar_chart(
-            dates, list(daily["pnl"]), label="daily profit and loss", name="daily P&L"
+            dates[-PNL_SESSIONS:],
+            list(daily["pnl"])[-PNL_SESSIONS:],
+            label="daily profit and loss",
+            name="daily P&L",
         ),
+        "pnl_sessions": min(len(dates), PNL_SESSIONS),
         "comparison": comparison_rows(metrics, others),
         "first": dates[0],
         "last": dates[-1],
