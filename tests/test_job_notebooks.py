@@ -39,6 +39,7 @@ from allocator.shell.persistence.signals import get_signal
 from allocator.strategy.decision import decide
 from allocator.strategy.market_state import signal_state
 from tests.helpers import seed, vendor_history
+from tests.reportcheck import report_problems
 
 pytestmark = pytest.mark.notebook
 
@@ -163,6 +164,7 @@ def test_fetch_notebook_stores_glues_archives_and_reruns(job_env, capfd):
     assert scraps(runs[-1])["rows_inserted"] == {s: 0 for s in SYMBOLS}
     assert len(rows(engine, price_history)) == count  # one set of rows
     assert [r.status for r in rows(engine, job_runs)] == ["succeeded", "succeeded"]
+    assert report_problems(tmp_path / "reports") == []
     capfd.readouterr()
 
 
@@ -225,6 +227,7 @@ def test_signal_then_execute_then_fetch_notebooks(job_env, capfd):
     filled = rows(engine, trades)
     assert all(t.status == "filled" and t.signal_id == signal["signal_id"] for t in filled)
     assert {t.symbol: t.ordered_amount for t in filled} == signal["allocations"]
+    assert report_problems(tmp_path / "reports") == []  # signal, execute and fetch
     capfd.readouterr()
 
 
@@ -275,6 +278,8 @@ def test_backtest_notebook_glues_metrics_daily_and_trades(job_env, capfd):
         assert not kept.stat().st_mode & 0o222  # read-only, like the notebook
     assert "scrapbook.scrap.pandas" not in artifact.read_text()
     assert rows(engine, trades) == []  # the backtest never writes production tables
+    assert report_problems(tmp_path / "reports") == []
+    assert "<title>backtest 2025-03-03..2025-09-30 - succeeded</title>" in page  # its period
 
 
 def test_sweep_notebook_keeps_its_results_beside_the_archive(job_env, capfd):
@@ -299,6 +304,7 @@ def test_sweep_notebook_keeps_its_results_beside_the_archive(job_env, capfd):
 
     serial = run_sweep(grid, "2025-03-03", "2025-06-30", serial=True).table
     pd.testing.assert_frame_equal(pd.read_parquet(saved), serial, check_exact=True)
+    assert report_problems(tmp_path / "reports") == []
 
 
 def test_tune_notebook_acts_on_the_first_session_and_skips_other_days(job_env, capfd):
@@ -315,7 +321,9 @@ def test_tune_notebook_acts_on_the_first_session_and_skips_other_days(job_env, c
     report = tmp_path / "reports" / "strategy-tuning" / "tuning_2026-11.md"
     assert "no trades in the months looked back on" in report.read_text()
     index = (tmp_path / "reports" / "index.html").read_text()
-    assert 'href="strategy-tuning/tuning_2026-11.md"' in index
+    assert 'href="strategy-tuning/tuning_2026-11.html"' in index  # a page, not raw Markdown
+    assert report.with_suffix(".html").is_file()
     with engine.connect() as conn:
         statuses = [r.status for r in conn.execute(sa.select(job_runs.c.status))]
     assert sorted(statuses) == ["skipped", "succeeded"]
+    assert report_problems(tmp_path / "reports") == []  # no NaN table, no empty chart

@@ -18,7 +18,7 @@ import pytest
 import scrapbook as sb
 from PIL import Image
 
-from allocator.notebook import plots, render, review, sidecar
+from allocator.notebook import plots, render, review, review_report, sidecar
 from allocator.notebook.archive import RunPaths, reserve_run_paths
 from allocator.notebook.index import write_index
 from allocator.shell.persistence import jobruns
@@ -110,7 +110,7 @@ def test_failed_report_has_the_error_on_top_and_no_scraps():
 
     top = report.cells[0]
     assert top.cell_type == "markdown"
-    assert top.source.index("This run FAILED") < top.source.index("report-header")
+    assert top.source.index("This run FAILED") < top.source.index("run-meta")
     assert "ValueError: boom (cell In [4])" in top.source
     assert 'href="#papermill-error-cell"' in top.source
     assert "An Exception was encountered" not in str(report.cells), "papermill's banner replaced"
@@ -223,13 +223,16 @@ def test_compact_png_is_a_palette_png_a_third_the_size_that_looks_the_same():
     plots.setup()
     fig = plots.regime_and_risk(history, 0.3, -0.3)
     rgba = io.BytesIO()
-    fig.savefig(rgba, format="png", dpi=fig.dpi, bbox_inches="tight", facecolor="white")
+    fig.savefig(rgba, format="png", dpi=fig.dpi * plots.SCALE, facecolor="white")
 
     compact = plots.compact_png(fig)
     plt.close(fig)
 
     image = Image.open(io.BytesIO(compact))
     assert image.mode == "P" and len(image.getcolors()) <= plots.PALETTE_COLORS
+    # 2x the figure's size: 1,060 CSS pixels wide (the report's width at 1280 px), doubled.
+    width, height = fig.get_size_inches() * plots.CSS_DPI * plots.SCALE
+    assert image.size == (round(width), round(height)) and round(width) == 2120
     original = np.asarray(Image.open(rgba).convert("RGB"), dtype=int)
     shown = np.asarray(image.convert("RGB"), dtype=int)
     assert shown.shape == original.shape
@@ -414,7 +417,9 @@ def test_runs_table_reads_statuses_and_scraps_from_the_archive(month_of_runs):
     assert table["notebook"].iloc[0].startswith("../runs/2026/11/24/fetch_2026-11-24_")
     failed = review.failures(table)
     assert list(failed["job"]) == ["signal"]
-    assert "ValueError: boom" in review.failures_html(table).data
+    shown = review_report.failures(failed)._repr_html_()
+    assert "ValueError: boom" in shown and "signal 2026-11-25" in shown
+    assert review_report.failures(review.failures(table.iloc[:2])) is None, "no failure, no section"
     at_a_glance = review.calendar_view(table)
     assert list(at_a_glance.index) == [dt.date(2026, 11, 24), dt.date(2026, 11, 25)]
     assert at_a_glance.loc[dt.date(2026, 11, 25), "signal"] == "failed"
@@ -438,10 +443,14 @@ def test_review_leaves_out_its_own_run_and_links_from_its_report(month_of_runs, 
     for href in table["notebook"]:
         assert href.startswith("../../../../runs/2026/11/")
         assert (own.html.parent / href).resolve().is_file()
-    shown = review.runs_html(table).data
+    shown = review_report.runs(table)._repr_html_()
     assert "…" not in shown and "..." not in shown.replace("../", "")
-    for href in table["notebook"]:
-        assert f'<a href="{href}" target="_blank">{href}</a>' in shown
+    names = table["job"] + " " + table["trade_date"].astype(str)
+    for href, report, name in zip(table["notebook"], table["report"], names, strict=True):
+        assert f'<a href="{href}">notebook</a>' in shown
+        assert f">{name}</a>" in shown if report else f">{name}</td>" in shown, "names the run"
+    markdown = review_report.runs(table)._repr_markdown_()
+    assert "<table" not in markdown and "[notebook](../../../../runs/2026/11/" in markdown
 
 
 def test_review_window_defaults_to_the_last_31_days():
@@ -473,7 +482,12 @@ def test_review_notebook_tabulates_a_month(month_of_runs, database_url, engine, 
     )
 
     nb = sb.read_notebook(str(out))
-    assert {k: v.data for k, v in nb.scraps.items()} == {"runs": 3, "failed": 1, "succeeded": 2}
+    assert {k: v.data for k, v in nb.scraps.items()} == {
+        "period": ["2026-11-01", "2026-11-30"],
+        "runs": 3,
+        "failed": 1,
+        "succeeded": 2,
+    }
     text = out.read_text()
     assert "ValueError: boom" in text and "market closed" in text
 

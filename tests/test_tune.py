@@ -280,7 +280,10 @@ def test_tuning_versions_the_config_once_a_month_and_the_next_signal_uses_it(eng
     table = result.tuning.decision.table.set_index("candidate")
     assert table.loc[result.tuning.decision.accepted, "objective"] > table.iloc[0]["objective"]
     report = tmp_path / "strategy-tuning" / "tuning_2026-11.md"
-    assert result.report == report and "outcome: **changed**" in report.read_text()
+    text = report.read_text()
+    assert result.report == report and text.startswith("# Strategy tuning 2026-11\n\n**Changed: ")
+    assert f"new version #{new.id} from 2026-11-01" in text and "<table" not in text
+    assert "<table" in report.with_suffix(".html").read_text(), "the same report as a page"
     # a re-run, forced or not, changes nothing
     again = tune(engine, NOVEMBER, tmp_path, design="legacy", apply=True)
     assert again.status == "already tuned" and again.version.id == new.id

@@ -138,3 +138,6 @@ def test_walkforward_notebook_glues_its_plan_before_any_figure(tmp_path, monkeyp
         for key in ('sb.glue("plan"', "run_walk_forward_study(")
     }
     assert order['sb.glue("plan"'] < order["run_walk_forward_study("]
+    from tests.reportcheck import report_problems
+
+    assert report_problems(tmp_path / "reports") == []

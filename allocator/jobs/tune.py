@@ -12,7 +12,8 @@ On the tuning date D (the runner skips other dates unless ``-p force True``):
 
 A month is tuned once: a re-run changes nothing, forced or not. ``replace=True`` re-tunes it and
 replaces (or withdraws) that month's version while no signal uses it yet. The report
-``strategy-tuning/tuning_YYYY-MM.md`` under the reports folder is written every time.
+``strategy-tuning/tuning_YYYY-MM.md`` under the reports folder, and the same as
+``tuning_YYYY-MM.html``, are written every time (:mod:`allocator.notebook.tuning_report`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import sqlalchemy as sa
 
 from allocator.backtest.schedule import ConfigSchedule
 from allocator.exceptions import JobError
+from allocator.notebook.tuning_report import tuning_html, tuning_markdown
 from allocator.portfolio.session import StrategyState
 from allocator.research.cluster import dask_client, scheduler_address
 from allocator.research.monthly import (
@@ -43,6 +45,7 @@ from allocator.research.monthly import (
 )
 from allocator.research.replay import load_bars_for
 from allocator.shell import calendar
+from allocator.shell.atomic import write_atomic
 from allocator.shell.persistence import ledger
 from allocator.shell.persistence.configs import (
     ConfigVersion,
@@ -57,7 +60,6 @@ from allocator.shell.persistence.signals import count_signals_using, signals_bet
 from allocator.shell.settings import Settings, get_settings
 from allocator.strategy.regime import regime_label
 from allocator.tuning.acceptance import APPLY_BY_DEFAULT, DEFAULT_DESIGN, design_named
-from allocator.tuning.report import tuning_markdown
 from allocator.tuning.tuner import TuningInputs
 
 log = logging.getLogger(__name__)
@@ -123,11 +125,13 @@ def report_path(reports_dir: Path, day: dt.date) -> Path:
 
 
 def write_report(tuning: MonthlyTuning, base, version, status: str, reports_dir: Path) -> Path:
-    """Write the month's report (a re-run of the month rewrites it); its path."""
+    """Write the month's report, Markdown and the same as an HTML page beside it (a re-run of
+    the month rewrites both); the Markdown's path."""
     path = report_path(reports_dir, tuning.tuning_date)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = tuning_markdown(tuning, base.id, version.id, status, tuning.decision.changes)
-    path.write_text(text, encoding="utf-8")
+    write_atomic(path, text)
+    write_atomic(path.with_suffix(".html"), tuning_html(text, f"Strategy tuning {path.stem[7:]}"))
     return path
 
 

@@ -16,6 +16,7 @@ glues it first); :func:`target_check` is the verdict, fixed in that plan:
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -208,6 +209,18 @@ def changes_for_display(study: WalkForwardStudy) -> pd.DataFrame:
         gain_seen=table["gain_seen"].map(_signed),
         gain_after=table["gain_after"].map(_signed),
     ).rename(columns={"gain_seen": "J gain seen", "gain_after": "J gain after"})
+
+
+def json_safe(value):
+    """``value`` (dicts, lists, numbers) with NaN and infinities as None: a glued scrap must be
+    valid JSON (Jupyter warns on every NaN it has to send)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 def _signed(value: float) -> str:

@@ -1,16 +1,32 @@
-"""How reports show numbers: percentages, ratios and dollars, as text a reviewer reads.
+"""How reports show numbers: one formatting layer for every report, page and terminal line.
 
 The metrics themselves are decimals (0.062 is 6.2 %) and dollars as floats; these functions only
-turn them into text, the same in a notebook table, a rendered report and the terminal. A missing
-value (None, NaN, ±inf: a cash benchmark has no Sharpe ratio) is shown as ``—``.
+turn them into text, the same in a notebook table, a rendered report, the web app and the
+terminal. Each kind of figure has one function: :func:`dollars` (whole dollars), :func:`cents`
+(dollars and cents: prices, fills), :func:`compact_dollars` (axis ticks, ``$1.2M``),
+:func:`percent`, :func:`ratio` (Sharpe, Sortino, Calmar), :func:`decimal` (fixed decimals),
+:func:`shares` (4 decimals, the share grid), :func:`count`, :func:`date` and :func:`days`.
+
+A value with no meaning (None, NaN, ±inf: a cash benchmark has no Sharpe ratio) is shown as
+``—`` (:data:`MISSING`); :func:`unavailable` adds the reason, ``— (needs 63 sessions)``. An
+annualised figure (CAGR, volatility, Sharpe...) over fewer than :data:`MIN_ANNUALISED_SESSIONS`
+sessions (about three months) says nothing about a year: :func:`metric` shows it as ``—`` with
+that reason instead of, say, "Sharpe −6.32" from four sessions.
+
+No pandas here: the CLI imports this module to print a backtest's headline.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 MISSING = "—"
+#: Sessions an annualised figure needs before it is shown (about three months of sessions).
+MIN_ANNUALISED_SESSIONS = 63
+#: The metrics that are annualised (or a ratio of annualised figures).
+ANNUALISED = frozenset({"cagr", "mwr", "volatility", "sharpe", "sortino", "calmar", "turnover"})
 
 
 def _number(value: object) -> float | None:
@@ -23,16 +39,40 @@ def _number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def percent(value: object, digits: int = 1) -> str:
-    """A decimal as a percentage: ``0.0618`` -> ``6.2 %``, ``-0.191`` -> ``-19.1 %``."""
+def unavailable(reason: str | None = None) -> str:
+    """``—``, with the reason in brackets when one is given: ``— (no sells yet)``."""
+    return f"{MISSING} ({reason})" if reason else MISSING
+
+
+def _signed(text: str, number: float, signed: bool) -> str:
+    return f"+{text}" if signed and number > 0 else text
+
+
+def percent(value: object, digits: int = 1, *, signed: bool = False) -> str:
+    """A decimal as a percentage: ``0.0618`` -> ``6.2 %``, ``-0.191`` -> ``-19.1 %``.
+
+    ``signed``: a ``+`` before a gain (``+6.2 %``), for returns shown beside losses.
+    """
     number = _number(value)
-    return MISSING if number is None else f"{number * 100:.{digits}f} %"
+    if number is None:
+        return MISSING
+    text = f"{number * 100:,.{digits}f} %"
+    return _signed("0.0 %" if text == "-0.0 %" and digits == 1 else text, number, signed)
 
 
-def ratio(value: object) -> str:
+def ratio(value: object, digits: int = 2) -> str:
     """A ratio (Sharpe, Sortino, Calmar) with two decimals: ``0.6612`` -> ``0.66``."""
     number = _number(value)
-    return MISSING if number is None else f"{number:.2f}"
+    return MISSING if number is None else f"{number:.{digits}f}"
+
+
+def decimal(value: object, digits: int = 2, *, signed: bool = False) -> str:
+    """A number with ``digits`` fixed decimals and thousands separators: ``1234.5`` -> ``1,234.50``.
+
+    ``signed``: a ``+`` before a positive number (``+0.031``), for gains and scores.
+    """
+    number = _number(value)
+    return MISSING if number is None else _signed(f"{number:,.{digits}f}", number, signed)
 
 
 def dollars(value: object) -> str:
@@ -40,7 +80,7 @@ def dollars(value: object) -> str:
     number = _number(value)
     if number is None:
         return MISSING
-    sign = "-" if number < 0 else ""
+    sign = "-" if round(number) < 0 else ""
     return f"{sign}${abs(number):,.0f}"
 
 
@@ -50,8 +90,45 @@ def count(value: object) -> str:
     return MISSING if number is None else f"{number:,.0f}"
 
 
+def shares(value: object) -> str:
+    """A quantity of shares on the 4-decimal grid: ``13.26061`` -> ``13.2606``."""
+    return decimal(value, 4)
+
+
+def date(value: object) -> str:
+    """A date as ``YYYY-MM-DD`` from a date, a datetime, a pandas Timestamp or ISO text; None,
+    NaT and NaN are ``—``."""
+    if value is None or value != value:  # NaN and NaT are not equal to themselves
+        return MISSING
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value)
+    try:
+        return dt.date.fromisoformat(text[:10]).isoformat()
+    except ValueError:
+        return MISSING
+
+
+def days(value: object, unit: str = "day") -> str:
+    """A length in whole days (or ``unit``, e.g. ``session``): ``1`` -> ``1 day``, ``23`` ->
+    ``23 days``."""
+    number = _number(value)
+    if number is None:
+        return MISSING
+    n = round(number)
+    return f"{n:,} {unit}" + ("" if n == 1 else "s")
+
+
+def multiple(value: object, digits: int = 2) -> str:
+    """A multiple: ``3.344`` -> ``3.34×`` (turnover, profit factor)."""
+    number = _number(value)
+    return MISSING if number is None else f"{number:,.{digits}f}×"
+
+
 #: How each backtest metric is shown: its label and its format, in the order of the tables.
-METRIC_FORMATS = {
+METRIC_FORMATS: dict[str, tuple[str, Callable[[object], str]]] = {
     "twr": ("TWR", percent),
     "cagr": ("CAGR", percent),
     "mwr": ("MWR (IRR)", percent),
@@ -65,17 +142,47 @@ METRIC_FORMATS = {
     "final_value": ("final value", dollars),
     "total_deposits": ("deposits", dollars),
     "n_trades": ("trades", count),
+    "hit_rate": ("win rate", percent),
+    "turnover": ("turnover a year", multiple),
+    "n_sessions": ("sessions", count),
+    "max_drawdown_peak": ("max drawdown peak", date),
+    "max_drawdown_trough": ("max drawdown trough", date),
+    "max_drawdown_recovery": ("max drawdown recovery", date),
 }
 #: The metrics of a backtest's one-line headline.
 HEADLINE = ("twr", "cagr", "sharpe", "max_drawdown", "exposure", "final_value")
 
 
+def too_short(key: str, sessions: object) -> bool:
+    """True when ``key`` is annualised and ``sessions`` is below :data:`MIN_ANNUALISED_SESSIONS`."""
+    n = _number(sessions)
+    return key in ANNUALISED and n is not None and n < MIN_ANNUALISED_SESSIONS
+
+
+def short_reason(sessions: object) -> str:
+    """Why an annualised figure is not shown: ``needs 63 sessions, has 4``."""
+    return f"needs {MIN_ANNUALISED_SESSIONS} sessions, has {count(sessions)}"
+
+
+def metric(key: str, value: object, sessions: object = None, *, reason: bool = True) -> str:
+    """One metric as text in its format (:data:`METRIC_FORMATS`).
+
+    An annualised metric over fewer than :data:`MIN_ANNUALISED_SESSIONS` ``sessions`` is ``—``
+    (with the reason unless ``reason`` is False: a table says it once, under itself).
+    """
+    if too_short(key, sessions):
+        return unavailable(short_reason(sessions) if reason else None)
+    show = METRIC_FORMATS[key][1] if key in METRIC_FORMATS else decimal
+    return show(value)
+
+
 def metrics_headline(metrics: Mapping[str, object]) -> str:
     """One line: ``TWR 81.8 %, CAGR 6.2 %, Sharpe 0.66, max drawdown -19.1 %, ...``."""
+    sessions = metrics.get("n_sessions")
     parts = []
     for key in HEADLINE:
-        label, show = METRIC_FORMATS[key]
-        parts.append(f"{label} {show(metrics.get(key))}")
+        label = METRIC_FORMATS[key][0]
+        parts.append(f"{label} {metric(key, metrics.get(key), sessions)}")
     return ", ".join(parts)
 
 

@@ -75,13 +75,15 @@ TUNING_DIR = "strategy-tuning"
 
 
 def tuning_reports_html(index_dir: Path) -> str:
-    """A paragraph linking every ``strategy-tuning/tuning_YYYY-MM.md``, newest first."""
+    """A paragraph linking every month's tuning report, newest first: its HTML page
+    (``strategy-tuning/tuning_YYYY-MM.html``), or its Markdown when no page was written."""
     reports = sorted((Path(index_dir) / TUNING_DIR).glob("tuning_*.md"), reverse=True)
     if not reports:
         return ""
+    pages = [p.with_suffix(".html") if p.with_suffix(".html").is_file() else p for p in reports]
     links = ", ".join(
         f'<a href="{TUNING_DIR}/{html.escape(p.name, quote=True)}">{html.escape(p.stem[7:])}</a>'
-        for p in reports
+        for p in pages
     )
     return f"<p>Monthly tuning reports: {links}.</p>\n"
 

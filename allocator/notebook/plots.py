@@ -1,10 +1,17 @@
-"""Small, light figures for the job notebooks and reports (no logic: data in, figure out).
+"""Legible figures for the job notebooks and reports (no logic: data in, figure out).
 
-Figures are kept small: 72 dpi, and shown in a notebook as 8-bit palette PNGs of at most
-:data:`PALETTE_COLORS` colours (:func:`compact_png`) instead of matplotlib's 32-bit RGBA, which
-makes a 20-year line chart about 3 times smaller with no visible difference. The archived
-notebook holds each figure once, and the reports link the same bytes as a PNG file
-(:mod:`.render`), so a trading day's three runs stay well under 250 KB.
+Every figure is drawn for the report's full width at 1280 px: :data:`WIDTH` inches at
+:data:`CSS_DPI` (1,060 CSS pixels), text at 10-12.5 pt (14-17 px, never under 11 px), money on
+a dollar axis (``$1.2M``), shares and returns on a percent axis, dates as short labels. It is
+stored as a 2× PNG (:data:`SCALE`: sharp on high-density screens) with the width to show it at
+in its metadata, as an 8-bit palette PNG of at most :data:`PALETTE_COLORS` colours
+(:func:`compact_png`) instead of matplotlib's 32-bit RGBA: about a third of the bytes with no
+visible difference. The archived notebook holds each figure once, and the reports link the same
+bytes as a PNG file (:mod:`.render`).
+
+The backtest's tearsheet figures are in :mod:`.performance_plots`; this module holds the
+setup, the axes and the daily jobs' figures. A figure function given nothing to draw returns
+None and draws nothing (no empty axes in a report).
 """
 
 from __future__ import annotations
@@ -13,28 +20,49 @@ import base64
 import io
 
 import matplotlib
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
-FIGSIZE = (7.0, 2.8)
-DPI = 72
+from allocator.notebook.formats import compact_dollars, decimal, percent
+
+#: Width of every figure in inches, and the CSS pixels per inch it is shown at (1,060 px).
+WIDTH = 10.6
+CSS_DPI = 100
+#: The PNG's pixels per CSS pixel.
+SCALE = 2
+HEIGHT = 3.6
 #: Colours of a figure's palette: enough for antialiased lines and areas to look the same as RGBA.
 PALETTE_COLORS = 64
+#: One colour per run, the same in every figure: the strategy, then its benchmarks.
+RUN_COLORS = {
+    "strategy": "#1f4e99",
+    "all SPY": "#d95f02",
+    "equal weight": "#7570b3",
+    "cash": "#999999",
+    "SPY + cash at exposure": "#e6ab02",
+    "equal weight + cash at exposure": "#66a61e",
+}
 
 
-def compact_png(fig: Figure, colors: int = PALETTE_COLORS) -> bytes | None:
-    """``fig`` as an 8-bit palette PNG, cropped to its content like the notebook's inline figures.
+def compact_png(fig: Figure, colors: int | None = None) -> bytes | None:
+    """``fig`` as a 2× 8-bit palette PNG (:data:`SCALE`), at its own size (no cropping).
+
+    A figure may ask for another scale and palette with ``fig.allocator_png = (scale,
+    colors)`` (a 20-year backtest's figures do: see :mod:`.performance_plots`).
 
     Parameters
     ----------
     fig
         The figure; one without axes (nothing drawn) gives None, as IPython's own formatter does.
     colors
-        The palette's size (2..256), chosen by maximum coverage without dithering: on the job
-        figures, 64 colours keep every pixel within 30 of 255 per channel of the RGBA rendering
-        (median cut turns a thin green threshold line blue), at a third of its size.
+        The palette's size (2..256; default the figure's, else :data:`PALETTE_COLORS`), chosen
+        by maximum coverage without dithering: on the job figures, 64 colours keep every pixel
+        within 32 of 255 per channel of the RGBA rendering (median cut turns a thin green
+        threshold line blue), at a third of its size.
 
     Returns
     -------
@@ -45,8 +73,10 @@ def compact_png(fig: Figure, colors: int = PALETTE_COLORS) -> bytes | None:
 
     if not fig.axes:
         return None
+    scale, own_colors = getattr(fig, "allocator_png", (SCALE, PALETTE_COLORS))
+    colors = colors or own_colors
     rgba = io.BytesIO()
-    fig.savefig(rgba, format="png", dpi=fig.dpi, bbox_inches="tight", facecolor="white")
+    fig.savefig(rgba, format="png", dpi=fig.dpi * scale, facecolor="white")
     image = Image.open(rgba).convert("RGB")
     palette = image.quantize(
         colors=colors, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE
@@ -56,9 +86,13 @@ def compact_png(fig: Figure, colors: int = PALETTE_COLORS) -> bytes | None:
     return out.getvalue()
 
 
-def _inline_png(fig: Figure) -> str | None:
+def _inline_png(fig: Figure) -> tuple[str, dict] | None:
     data = compact_png(fig)
-    return None if data is None else base64.b64encode(data).decode("ascii")
+    if data is None:
+        return None
+    width, height = fig.get_size_inches() * fig.dpi
+    size = {"width": round(width), "height": round(height)}
+    return base64.b64encode(data).decode("ascii"), size
 
 
 def use_compact_png() -> bool:
@@ -78,39 +112,75 @@ def use_compact_png() -> bool:
     return True
 
 
+STYLE = {
+    "figure.figsize": (WIDTH, HEIGHT),
+    "figure.dpi": CSS_DPI,
+    "savefig.dpi": CSS_DPI,
+    "figure.constrained_layout.use": True,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "font.size": 10.5,
+    "axes.titlesize": 12.5,
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "axes.labelsize": 10.5,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
+    "legend.frameon": False,
+    "lines.linewidth": 1.4,
+}
+
+
 def setup() -> None:
-    """Compact defaults for every figure of a notebook, shown as palette PNGs."""
+    """Legible defaults for every figure of a notebook (:data:`STYLE`), shown as 2× PNGs."""
     use_compact_png()
-    plt.rcParams.update(
-        {
-            "figure.figsize": FIGSIZE,
-            "figure.dpi": DPI,
-            "savefig.dpi": DPI,
-            "axes.grid": True,
-            "grid.alpha": 0.3,
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            "font.size": 9,
-            "legend.frameon": False,
-        }
-    )
+    plt.rcParams.update(STYLE)
 
 
-def _figure(title: str):
-    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
-    ax.set_title(title, loc="left", fontsize=10)
-    return fig, ax
+def figure(title: str, rows: int = 1, height: float = HEIGHT, **kw):
+    """A full-width figure of ``rows`` axes sharing their x axis, titled; (fig, axes)."""
+    fig, axes = plt.subplots(rows, 1, figsize=(WIDTH, height), dpi=CSS_DPI, sharex=True, **kw)
+    first = axes[0] if rows > 1 else axes
+    first.set_title(title)
+    return fig, axes
+
+
+def dollar_axis(ax, axis: str = "y") -> None:
+    """Ticks in dollars, ``$250k``, ``$1.5M``."""
+    getattr(ax, f"{axis}axis").set_major_formatter(FuncFormatter(lambda v, _: compact_dollars(v)))
+
+
+def percent_axis(ax, axis: str = "y", digits: int = 0, scale: float = 1.0) -> None:
+    """Ticks of decimals (``0.25``) as percentages (``25 %``); ``scale`` 0.01 for values
+    already in percent."""
+    formatter = FuncFormatter(lambda v, _: percent(v * scale, digits))
+    getattr(ax, f"{axis}axis").set_major_formatter(formatter)
+
+
+def date_axis(ax) -> None:
+    """Dates as short, non-overlapping labels (years on long spans, months on short ones)."""
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=12)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def _dates(index) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(index))
 
 
 def normalized_closes(closes: pd.DataFrame, title: str = "Closes, rebased to 100"):
     """Each symbol's closes divided by its first close in the window, × 100."""
-    fig, ax = _figure(title)
+    if closes.empty:
+        return None
+    fig, ax = figure(title)
     rebased = closes / closes.iloc[0] * 100.0
     for symbol in rebased.columns:
-        ax.plot(pd.to_datetime(rebased.index), rebased[symbol], label=symbol, linewidth=1.2)
+        ax.plot(_dates(rebased.index), rebased[symbol], label=symbol)
     ax.legend(loc="upper left", ncols=len(rebased.columns))
-    fig.autofmt_xdate()
-    fig.tight_layout()
+    date_axis(ax)
     return fig
 
 
@@ -118,139 +188,123 @@ def regime_and_risk(
     history: pd.DataFrame, bullish: float, bearish: float, title: str = "Regime and risk"
 ):
     """Regime (−1..+1, with its thresholds) above risk (0..100) for dated rows."""
-    fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(FIGSIZE[0], FIGSIZE[1] * 1.4), dpi=DPI, sharex=True
-    )
-    dates = pd.to_datetime(history.index)
-    top.plot(dates, history["regime"], color="tab:blue", linewidth=1.2)
-    top.axhline(bullish, color="tab:green", linestyle="--", linewidth=0.8)
-    top.axhline(bearish, color="tab:red", linestyle="--", linewidth=0.8)
+    if history.empty:
+        return None
+    fig, (top, bottom) = figure(title, rows=2, height=HEIGHT * 1.35)
+    dates = _dates(history.index)
+    top.plot(dates, history["regime"], color="#1f4e99", linewidth=1.0)
+    top.axhline(bullish, color="#1e7b34", linestyle="--", linewidth=1.0, label="bullish above")
+    top.axhline(bearish, color="#c0392b", linestyle="--", linewidth=1.0, label="bearish below")
     top.set_ylim(-1.05, 1.05)
-    top.set_ylabel("regime")
-    top.set_title(title, loc="left", fontsize=10)
-    bottom.plot(dates, history["risk"], color="tab:orange", linewidth=1.2)
+    top.set_ylabel("regime (−1..+1)")
+    top.legend(loc="lower left", ncols=2)
+    bottom.plot(dates, history["risk"], color="#d95f02", linewidth=1.0)
     bottom.set_ylim(0, 100)
-    bottom.set_ylabel("risk")
-    fig.autofmt_xdate()
-    fig.tight_layout()
+    bottom.set_ylabel("risk (0..100)")
+    date_axis(bottom)
     return fig
 
 
-def allocations(dollars: dict[str, float], title: str = "Allocations ($)"):
-    """Bars of dollars per symbol (negative for sells)."""
-    fig, ax = _figure(title)
+def _bar_labels(ax, bars, values, show) -> None:
+    for bar, value in zip(bars, values, strict=True):
+        ax.annotate(
+            show(value),
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom" if value >= 0 else "top",
+            fontsize=10,
+            xytext=(0, 3 if value >= 0 else -3),
+            textcoords="offset points",
+        )
+
+
+def allocations(dollars: dict[str, float], title: str = "Allocations"):
+    """Bars of dollars per symbol (negative for sells), each labelled; None when empty."""
+    if not dollars:
+        return None
+    fig, ax = figure(title, height=3.0)
     symbols = list(dollars)
     values = [dollars[s] for s in symbols]
-    colors = ["tab:green" if v >= 0 else "tab:red" for v in values]
-    ax.bar(symbols, values, color=colors)
+    colors = ["#1e7b34" if v >= 0 else "#c0392b" for v in values]
+    bars = ax.bar(symbols, values, color=colors, width=0.5)
+    _bar_labels(ax, bars, values, lambda v: decimal(v, 2).join(("$", "")))
     ax.axhline(0, color="black", linewidth=0.6)
-    fig.tight_layout()
+    ax.margins(y=0.2)
+    dollar_axis(ax)
     return fig
 
 
-def positions_value(frame: pd.DataFrame, title: str = "Positions at market value ($)"):
-    """Bars of the market value of each position (columns: symbol, market_value)."""
-    fig, ax = _figure(title)
-    ax.bar(frame["symbol"], frame["market_value"], color="tab:blue")
-    fig.tight_layout()
+def positions_value(frame: pd.DataFrame, title: str = "Positions at market value"):
+    """Bars of the market value of each position (columns: symbol, market_value); None when
+    nothing is held."""
+    if frame.empty:
+        return None
+    fig, ax = figure(title, height=3.0)
+    values = frame["market_value"].astype("float64").tolist()
+    bars = ax.bar(frame["symbol"], values, color="#1f4e99", width=0.5)
+    _bar_labels(ax, bars, values, compact_dollars)
+    ax.margins(y=0.2)
+    dollar_axis(ax)
     return fig
 
 
-def equity_curves(curves: pd.DataFrame, title: str = "Portfolio value ($)"):
-    """One line per column (strategy and benchmarks), dated index."""
-    fig, ax = _figure(title)
-    dates = pd.to_datetime(curves.index)
-    for name in curves.columns:
-        ax.plot(dates, curves[name], label=name, linewidth=1.0)
-    ax.legend(loc="upper left")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    return fig
-
-
-def drawdown(series: pd.Series, title: str = "Drawdown of the time-weighted return"):
-    fig, ax = _figure(title)
-    dates = pd.to_datetime(series.index)
-    ax.fill_between(dates, series.to_numpy() * 100.0, 0.0, color="tab:red", alpha=0.4)
-    ax.set_ylabel("%")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    return fig
-
-
-def stacked_allocation(weights: pd.DataFrame, title: str = "Allocation over time (share of value)"):
-    """Stacked areas of each holding's (and cash's) share of the portfolio value."""
-    fig, ax = _figure(title)
-    dates = pd.to_datetime(weights.index)
-    ax.stackplot(
-        dates, *[weights[c].to_numpy() for c in weights.columns], labels=list(weights.columns)
-    )
-    ax.set_ylim(0, 1)
-    ax.legend(loc="upper left", ncols=len(weights.columns))
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    return fig
-
-
-def exposure_and_idle_cash(
-    frame: pd.DataFrame, title: str = "Exposure (invested share) and idle cash ($)"
-):
-    """Exposure in % (left axis) and the cash held in dollars (right axis), dated index."""
-    fig, ax = _figure(title)
-    dates = pd.to_datetime(frame.index)
-    ax.plot(dates, frame["exposure"].to_numpy() * 100.0, color="tab:blue", linewidth=1.0)
-    ax.set_ylabel("exposure %", color="tab:blue")
-    ax.set_ylim(0, 100)
-    cash = ax.twinx()
-    cash.plot(dates, frame["cash"].to_numpy(), color="tab:gray", linewidth=0.8)
-    cash.set_ylabel("idle cash $", color="tab:gray")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    return fig
-
-
-def heatmap(table: pd.DataFrame, title: str, fmt: str = "{:.2f}"):
-    """A table (rows x columns of one metric) as a heatmap with each value written in its cell."""
-    fig, ax = _figure(title)
+def heatmap(table: pd.DataFrame, title: str, show=None, *, scale: str = "RdYlGn"):
+    """A table (rows x columns of one metric) as a heatmap, each value written in its cell with
+    ``show`` (default: two decimals); None when the table is empty."""
+    if table.empty:
+        return None
+    show = show or (lambda v: decimal(v, 2))
+    rows, cols = table.shape
+    fig, ax = figure(title, height=max(2.6, 1.2 + 0.42 * rows))
     values = table.to_numpy(dtype="float64")
-    image = ax.imshow(values, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(table.columns)), [str(c) for c in table.columns])
-    ax.set_yticks(range(len(table.index)), [str(i) for i in table.index])
+    image = ax.imshow(values, cmap=scale, aspect="auto")
+    ax.grid(False)
+    ax.set_xticks(range(cols), [str(c) for c in table.columns])
+    ax.set_yticks(range(rows), [str(i) for i in table.index])
     ax.set_xlabel(str(table.columns.name or ""))
     ax.set_ylabel(str(table.index.name or ""))
     for (i, j), value in np.ndenumerate(values):
-        ax.text(j, i, fmt.format(value), ha="center", va="center", color="white", fontsize=8)
-    fig.colorbar(image, ax=ax)
-    fig.tight_layout()
+        if value == value:
+            ax.text(j, i, show(value), ha="center", va="center", fontsize=10.5)
+    fig.colorbar(image, ax=ax, format=FuncFormatter(lambda v, _: show(v)))
     return fig
 
 
-def score_distribution(scores: pd.Series, title: str = "Trade scores (-1..+1)"):
-    """A histogram of the trades' scores."""
-    fig, ax = _figure(title)
-    ax.hist(scores.to_numpy(dtype="float64"), bins=20, range=(-1.0, 1.0), color="tab:blue")
+def score_distribution(scores: pd.Series, title: str = "Trade scores (−1..+1)"):
+    """A histogram of the trades' scores; None when no trade was scored."""
+    values = pd.Series(scores, dtype="float64").dropna()
+    if values.empty:
+        return None
+    fig, ax = figure(title, height=3.0)
+    ax.hist(values.to_numpy(), bins=20, range=(-1.0, 1.0), color="#1f4e99")
     ax.set_xlabel("score")
-    fig.tight_layout()
+    ax.set_ylabel("trades")
     return fig
 
 
 def by_condition(frame: pd.DataFrame, title: str = "Win rate and buy share by market condition"):
-    """Bars of the win rate and the share of buying days in each market condition."""
-    fig, ax = _figure(title)
+    """Bars of the win rate and the share of buying days in each market condition; None when
+    no condition has a trade or a signal day."""
     columns = [c for c in ("win_rate", "buy_share") if c in frame.columns]
-    if len(frame) and columns:
-        frame[columns].astype("float64").plot.bar(ax=ax, rot=0)
-        ax.set_ylim(0, 1)
-    fig.tight_layout()
+    data = frame[columns].astype("float64").dropna(how="all") if columns else frame
+    if data.empty:
+        return None
+    fig, ax = figure(title, height=3.0)
+    data.rename(columns={"win_rate": "win rate", "buy_share": "buy share"}).plot.bar(ax=ax, rot=0)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("")
+    percent_axis(ax)
     return fig
 
 
 def candidate_objectives(table: pd.DataFrame, title: str = "Replay objective of each candidate"):
-    """Horizontal bars of each candidate's objective; the current config in grey."""
-    fig, ax = _figure(title)
-    if len(table):
-        colors = ["tab:gray"] + ["tab:blue"] * (len(table) - 1)
-        ax.barh(table["candidate"], table["objective"].astype("float64"), color=colors)
-        ax.invert_yaxis()
-    fig.tight_layout()
+    """Horizontal bars of each candidate's objective, the current config in grey; None when
+    nothing was replayed."""
+    if table.empty:
+        return None
+    fig, ax = figure(title, height=max(2.4, 0.9 + 0.32 * len(table)))
+    colors = ["#999999"] + ["#1f4e99"] * (len(table) - 1)
+    ax.barh(table["candidate"], table["objective"].astype("float64"), color=colors)
+    ax.invert_yaxis()
+    ax.set_xlabel("objective J")
     return fig

@@ -41,13 +41,11 @@ from __future__ import annotations
 
 import base64
 import copy
-import datetime as dt
-import html
 import logging
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,6 +53,15 @@ from typing import TYPE_CHECKING
 import nbformat
 
 from allocator.notebook.archive import RunPaths
+from allocator.notebook.page import (  # noqa: F401 - CSS and RunHeader are imported from here too
+    CSS,
+    RunHeader,
+    failure_banner,
+    glued_period,
+    header_markdown,
+    html_page,
+    report_title,
+)
 from allocator.shell.atomic import write_atomic, write_error_line
 
 if TYPE_CHECKING:
@@ -64,59 +71,18 @@ if TYPE_CHECKING:
 PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"
 SCRAPBOOK_MIME_PREFIX = "application/scrapbook.scrap."
 REPORT_TAG = "allocator-report-header"
+#: The output types the Markdown report prefers, first first (HTML only when nothing else).
+MARKDOWN_PRIORITY = [
+    "text/markdown",
+    "image/svg+xml",
+    "image/png",
+    "image/jpeg",
+    "text/html",
+    "text/latex",
+    "text/plain",
+]
 #: The outputs kept as figure files, and their file suffixes.
 FIGURE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/svg+xml": ".svg"}
-
-CSS = """
-body{font:15px/1.45 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#222;margin:0}
-main{max-width:1100px;margin:0 auto;padding:0 1.2em 3em}
-.toolbar{position:sticky;top:0;background:#f6f6f6;border-bottom:1px solid #ddd;padding:.4em 1.2em;
-font-size:13px;z-index:1}
-pre{font:12.5px/1.35 Menlo,Consolas,monospace;white-space:pre-wrap;margin:0}
-.cell{margin:.4em 0}
-.prompt{display:none}
-.input_area{background:#f7f7f7;border:1px solid #e3e3e3;border-radius:3px;padding:.3em .5em}
-#show-code:not(:checked)~main .input{display:none}
-#show-code:checked~main .prompt{display:block;color:#888;font:11px monospace}
-.output_stderr{background:#fff5f0}
-.output_error pre{background:#fff0f0;padding:.4em}
-.output_png img{max-width:100%}
-table.dataframe,table.runs{border-collapse:collapse;font-size:13px;margin:.4em 0}
-table.dataframe th,table.dataframe td,table.runs th,table.runs td{border:1px solid #ddd;
-padding:.2em .5em;text-align:right}
-table.dataframe thead th,table.runs thead th{background:#f2f2f2}
-.report-header table{border-collapse:collapse;font-size:13px}
-.report-header td,.report-header th{border:1px solid #ddd;padding:.2em .6em;text-align:left}
-.failure-banner{background:#fde8e8;border:2px solid #c0392b;color:#7b1d14;padding:.7em 1em;
-margin:1em 0;border-radius:4px}
-.note-banner{background:#fff6dd;border:2px solid #b7791f;color:#5c3d05;padding:.7em 1em;
-margin:1em 0;border-radius:4px}
-.status-failed{color:#c0392b;font-weight:bold}.status-succeeded{color:#1e7b34}
-.status-skipped{color:#777}.status-running{color:#a66b00}
-.status-abandoned{color:#c0392b;font-style:italic}
-.anchor-link{display:none}
-.ansi-red-fg{color:#c0392b}.ansi-green-fg{color:#1e7b34}.ansi-cyan-fg{color:#17808a}
-.ansi-yellow-fg{color:#8a6d00}.ansi-blue-fg{color:#1f5fa8}.ansi-bold{font-weight:bold}
-.highlight .k,.highlight .kn,.highlight .kc,.highlight .ow{color:#008000;font-weight:bold}
-.highlight .s1,.highlight .s2,.highlight .sd{color:#ba2121}.highlight .c1{color:#3d7b7b}
-.highlight .mi,.highlight .mf{color:#666}.highlight .nn,.highlight .nf{color:#0000ff}
-"""
-
-
-@dataclass(frozen=True)
-class RunHeader:
-    """What the top of a rendered report says about its run."""
-
-    job: str
-    trade_date: dt.date
-    status: str
-    started_at: dt.datetime
-    finished_at: dt.datetime | None = None
-    git_commit: str | None = None
-    parameters: dict = field(default_factory=dict)
-    error: str | None = None
-    #: What a reader must know before the figures (e.g. bars of several sources), one banner each.
-    notes: tuple[str, ...] = ()
 
 
 def _markdown_cell(source: str) -> nbformat.NotebookNode:
@@ -124,61 +90,6 @@ def _markdown_cell(source: str) -> nbformat.NotebookNode:
     cell = nbformat.v4.new_markdown_cell(source, id=REPORT_TAG)
     cell.metadata["tags"] = [REPORT_TAG]
     return cell
-
-
-def _duration(header: RunHeader) -> str:
-    if header.finished_at is None:
-        return "-"
-    return f"{(header.finished_at - header.started_at).total_seconds():.1f} s"
-
-
-def header_markdown(
-    header: RunHeader, notebook_link: str | None = None, *, error_anchor: bool = True
-) -> str:
-    """Title, failure banner (failed runs) and the run's summary table.
-
-    The table is HTML so it renders the same in the HTML page and in Markdown viewers.
-    """
-    params = ", ".join(f"{k}={v!r}" for k, v in header.parameters.items()) or "-"
-    rows = [
-        ("job", header.job),
-        ("trade date", header.trade_date.isoformat()),
-        ("status", f'<span class="status-{header.status}">{header.status}</span>'),
-        ("started (UTC)", header.started_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")),
-        ("duration", _duration(header)),
-        ("commit", html.escape(header.git_commit or "unknown")),
-        ("parameters", html.escape(params)),
-    ]
-    if notebook_link:
-        link = html.escape(notebook_link, quote=True)
-        rows.append(("notebook", f'<a href="{link}">{html.escape(Path(notebook_link).name)}</a>'))
-    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
-    banner = (
-        failure_banner(header.error or "unknown error", anchor=error_anchor) + "\n\n"
-        if header.status == "failed"
-        else ""
-    )
-    banner += "".join(
-        f'<div class="note-banner"><strong>Note.</strong> {html.escape(note)}</div>\n\n'
-        for note in header.notes
-    )
-    return (
-        f"# {header.job} {header.trade_date.isoformat()}\n\n{banner}"
-        f'<div class="report-header"><table>{body}</table></div>'
-    )
-
-
-def failure_banner(error: str, *, anchor: bool = True) -> str:
-    """A red box naming the error; ``anchor``: link to papermill's mark at the failing cell."""
-    link = (
-        '<br><a href="#papermill-error-cell">Go to the failing cell</a> (traceback below it).'
-        if anchor
-        else ""
-    )
-    return (
-        '<div class="failure-banner"><strong>This run FAILED.</strong> '
-        f"<code>{html.escape(error)}</code>{link}</div>"
-    )
 
 
 def _is_scrap(output: nbformat.NotebookNode) -> bool:
@@ -201,6 +112,8 @@ def prepare_for_report(
             cell.outputs = [out for out in cell.get("outputs", []) if not _is_scrap(out)]
     # A timeout or a dead kernel leaves no error output, hence no anchor to link to.
     anchor = any(PAPERMILL_ERROR_TAG in c.get("metadata", {}).get("tags", []) for c in cells)
+    if header.period is None:
+        header = replace(header, period=glued_period(nb))
     top = header_markdown(header, notebook_link, error_anchor=anchor)
     report.cells = [_markdown_cell(top), *cells]
     return report
@@ -289,20 +202,10 @@ def exporters() -> tuple[HTMLExporter, MarkdownExporter]:
 
     config = Config({"ExtractOutputPreprocessor": {"enabled": False}})
     html_exporter = ReportHTMLExporter(template_name="basic", config=config, log=_quiet_log())
-    markdown = ReportMarkdownExporter(exclude_input=True, config=config, log=_quiet_log())
+    # Markdown first: a table of allocator.notebook.tables is a Markdown table in the .md report.
+    plain = Config({**config, "NbConvertBase": {"display_data_priority": MARKDOWN_PRIORITY}})
+    markdown = ReportMarkdownExporter(exclude_input=True, config=plain, log=_quiet_log())
     return html_exporter, markdown
-
-
-def html_page(body: str, title: str) -> str:
-    """Wrap nbconvert's ``basic`` body in a small standalone page with the show-code toggle."""
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        '<input type="checkbox" id="show-code" class="toolbar-toggle">'
-        '<label for="show-code" class="toolbar">show code</label>\n'
-        f"<main>\n{body}\n</main>\n</body>\n</html>\n"
-    )
 
 
 def _figure_bytes(mime: str, data: str | list[str]) -> bytes:
@@ -396,7 +299,9 @@ def render_run(notebook_path: Path, paths: RunPaths, header: RunHeader) -> RunPa
     if paths.markdown.parent != folder:
         raise ValueError(f"{paths.html} and {paths.markdown} must be in one folder")
     nb = nbformat.read(notebook_path, as_version=4)
-    title = f"{header.job} {header.trade_date.isoformat()} - {header.status}"
+    if header.period is None:
+        header = replace(header, period=glued_period(nb))
+    title = f"{report_title(header)} - {header.status}"
     report = prepare_for_report(nb, header, _relative(notebook_path, folder))
     write_files(extract_figures(report, paths.figures_dir.name, paths.stem), folder)
     render_html(report, paths.html, title)

@@ -11,7 +11,6 @@ that was changed since is listed as ``unverified`` (its scraps are not to be tru
 from __future__ import annotations
 
 import datetime as dt
-import html
 import logging
 import os
 from dataclasses import dataclass
@@ -105,7 +104,26 @@ def run_record(path: Path, reports_dir: Path, link_base: Path) -> dict:
             continue
         if scrap.data is None or isinstance(scrap.data, _SCALARS):
             record[scrap_name] = scrap.data
+    record.update(_summarised(nb.scraps))
     return record
+
+
+def _summarised(scraps) -> dict:
+    """``period`` (``a..b``) of a run over a period, a backtest's one-line ``headline``, and
+    ``job_status``, the status a job glued (the run's own ``status`` column keeps its name)."""
+    from allocator.notebook.formats import metrics_headline
+
+    out = {}
+    period = scraps["period"].data if "period" in scraps else None
+    if isinstance(period, list) and len(period) == 2:
+        out["period"] = f"{period[0]}..{period[1]}"
+    metrics = scraps["metrics"].data if "metrics" in scraps else None
+    if isinstance(metrics, dict):
+        out["headline"] = metrics_headline(metrics)
+    status = scraps["status"].data if "status" in scraps else None
+    if isinstance(status, str):  # the job's own status ("pending", "unchanged"), not the run's
+        out["job_status"] = status
+    return out
 
 
 def recorded_digests(window: Window, engine=None) -> dict[Path, str] | None:
@@ -214,20 +232,6 @@ def runs_table(
     return table[BASE_COLUMNS[:5] + scraps + BASE_COLUMNS[5:]]
 
 
-def runs_html(table: pd.DataFrame):
-    """The runs table for display: whole values (no ``…``), report and notebook as links."""
-    from IPython.display import HTML
-
-    if table.empty:
-        return HTML("<p>No archived runs in this window.</p>")
-    shown = table.copy()
-    for column in ("report", "notebook"):
-        shown[column] = shown[column].map(lambda href: _anchor(href, html.escape(str(href))))
-    text = [c for c in shown.columns if c not in ("report", "notebook")]
-    shown[text] = shown[text].map(lambda v: "" if v is None or v != v else html.escape(str(v)))
-    return HTML(shown.to_html(index=False, escape=False, classes="runs", border=0))
-
-
 def status_counts(table: pd.DataFrame) -> pd.DataFrame:
     """Runs per job and status."""
     if table.empty:
@@ -251,32 +255,6 @@ def failures(table: pd.DataFrame) -> pd.DataFrame:
         return table
     bad = table[~table["status"].isin(["succeeded"])]
     return bad[["trade_date", "job", "status", "error", "report", "notebook"]]
-
-
-def _anchor(href: object, label: str) -> str:
-    if not isinstance(href, str) or not href:
-        return ""
-    return f'<a href="{html.escape(href, quote=True)}" target="_blank">{label}</a>'
-
-
-def failures_html(table: pd.DataFrame):
-    """The failures as an HTML table with clickable report and notebook links (for display)."""
-    from IPython.display import HTML
-
-    bad = failures(table)
-    if bad.empty:
-        return HTML("<p>No failed runs in this window.</p>")
-    rows = "".join(
-        "<tr>"
-        f"<td>{row.trade_date}</td><td>{html.escape(row.job)}</td>"
-        f'<td class="status-{row.status}">{row.status}</td>'
-        f"<td>{html.escape(str(row.error or ''))}</td>"
-        f"<td>{_anchor(row.report, 'report')} {_anchor(row.notebook, 'notebook')}</td>"
-        "</tr>"
-        for row in bad.itertuples()
-    )
-    head = "<tr><th>trade date</th><th>job</th><th>status</th><th>error</th><th>links</th></tr>"
-    return HTML(f'<table class="runs"><thead>{head}</thead><tbody>{rows}</tbody></table>')
 
 
 def skipped_runs(window: Window, job: str | None = None, engine=None) -> pd.DataFrame:

@@ -5,6 +5,8 @@
 - :mod:`~allocator.portfolio.session` — one session of the strategy on a book: decide, deposit,
   fill, value. The daily jobs call its steps one by one; the backtest calls :func:`step_session`;
 - :mod:`~allocator.portfolio.metrics` — flow-adjusted performance metrics;
+- :mod:`~allocator.portfolio.periods` — drawdown episodes, calendar returns, rolling ratios;
+- :mod:`~allocator.portfolio.trade_stats` — win rate, profit factor, holding time of the fills;
 - :mod:`~allocator.portfolio.slippage` — each fill's slippage against the official open, and
   by month.
 
