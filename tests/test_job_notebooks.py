@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
-import io
 import json
 import os
 import re
@@ -26,7 +25,6 @@ import pandas as pd
 import pytest
 import scrapbook as sb
 import sqlalchemy as sa
-from PIL import Image
 
 from allocator.cli.commands import main
 from allocator.notebook.sidecar import read_scraps
@@ -77,15 +75,18 @@ def raw_scraps(path: Path) -> dict:
     return {name: scrap.data for name, scrap in sb.read_notebook(str(path)).scraps.items()}
 
 
-def notebook_pngs(path: Path) -> list[bytes]:
-    """The PNG figures of an archived notebook, in order."""
+def notebook_figures(path: Path) -> list[tuple[str, bytes]]:
+    """The figures of an archived notebook, in order: (MIME type, the file's bytes)."""
     cells = json.loads(path.read_text())["cells"]
     outputs = [o for c in cells for o in c.get("outputs", [])]
-    return [
-        base64.b64decode(o["data"]["image/png"])
-        for o in outputs
-        if "image/png" in o.get("data", {})
-    ]
+    found = []
+    for output in outputs:
+        data = output.get("data", {})
+        if "image/png" in data:
+            found.append(("image/png", base64.b64decode(data["image/png"])))
+        elif "image/svg+xml" in data:
+            found.append(("image/svg+xml", "".join(data["image/svg+xml"]).encode()))
+    return found
 
 
 @contextlib.contextmanager
@@ -141,21 +142,23 @@ def test_fetch_notebook_stores_glues_archives_and_reruns(job_env, capfd):
     (run,) = rows(engine, job_runs)
     assert (run.job, run.trade_date, run.status) == ("fetch", DAY, "succeeded")
     assert Path(run.notebook_path) == first and run.finished_at is not None
-    # The figures: compact palette PNGs in the notebook, each one file linked by both reports
-    # (no second copy inside the HTML), which the web app serves beside the page.
-    pngs = notebook_pngs(first)
-    assert pngs and all(Image.open(io.BytesIO(png)).mode == "P" for png in pngs)
+    # The figures: a daily job's chart is a small SVG (text as text) in the notebook, each one
+    # file linked by both reports (no second copy inside the HTML), which the web app serves.
+    figures = notebook_figures(first)
+    assert figures and [mime for mime, _ in figures] == ["image/svg+xml"] * len(figures)
+    assert all(len(data) < 40_000 and b"<text" in data for _, data in figures)
     page = report.read_text()
     sources = re.findall(r'<img [^>]*src="([^"]+)"', page)
-    assert len(sources) == len(pngs) and "data:image" not in page
+    assert len(sources) == len(figures) and "data:image" not in page
     markdown = report.with_suffix(".md").read_text()
     assert all(f"]({src})" in markdown for src in sources)
     with web_app(tmp_path) as base:
         url = f"{base}/artifacts/reports/2026/11/25/{report.name}"
         assert httpx.get(url).status_code == 200
         served = [httpx.get(urljoin(url, src)) for src in sources]
-    assert [r.headers["content-type"] for r in served] == ["image/png"] * len(pngs)
-    assert [r.content for r in served] == pngs
+    types = [r.headers["content-type"].split(";")[0] for r in served]
+    assert types == ["image/svg+xml"] * len(figures)
+    assert [r.content for r in served] == [data for _, data in figures]
     count = len(rows(engine, price_history))
 
     assert main(["run", "fetch", "--date", str(DAY)]) == 0  # a re-run: a second artifact

@@ -39,7 +39,7 @@ pre{font:12.5px/1.35 Menlo,Consolas,monospace;white-space:pre-wrap;margin:0}
 #show-code:checked~main .prompt{display:block;color:#888;font:11px monospace}
 .output_stderr{background:#fff5f0}
 .output_error pre{background:#fff0f0;padding:.4em}
-img{max-width:100%;height:auto}
+img{max-width:100%;height:auto}.output_svg img{width:100%;max-width:1060px}
 .run-meta{color:#555;font-size:13.5px;margin:.2em 0}
 .table-wrap{overflow-x:auto;max-width:100%}
 table.report,table.dataframe,table.runs{border-collapse:collapse;font-size:13.5px;margin:.3em 0}

@@ -37,8 +37,9 @@ MONTHLY_ABOVE = 1500
 #: A cumulative growth range (max / min of the growth of $1) beyond which the axis is log.
 LOG_RANGE = 4.0
 #: How the figures of a period longer than :data:`WEEKLY_ABOVE` sessions are stored: (scale,
-#: palette colours); shorter ones use :mod:`.plots`' default, 2x and 64 colours.
-LONG_PNG = (1, 16)
+#: palette colours). Up to :data:`SVG_UP_TO` sessions a figure is an SVG, in between a 2x PNG.
+LONG_PNG = (1, 24)
+SVG_UP_TO = 130
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
@@ -55,10 +56,12 @@ def sampled(frame: pd.DataFrame | pd.Series, how: str = "last"):
 
 
 def _scaled(fig, sessions: int) -> None:
-    """A figure of a long period is stored at 1x, 16 colours (:data:`LONG_PNG`): see the
-    module docstring."""
+    """How a figure of ``sessions`` points is stored: SVG up to :data:`SVG_UP_TO` sessions, a
+    2x PNG up to :data:`WEEKLY_ABOVE`, beyond that a 1x PNG of 24 colours (:data:`LONG_PNG`)."""
     if sessions > WEEKLY_ABOVE:
         fig.allocator_png = LONG_PNG
+    elif sessions > SVG_UP_TO:
+        fig.allocator_png = (2, 64)
 
 
 def _color(name: str) -> str | None:

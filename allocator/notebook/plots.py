@@ -1,13 +1,13 @@
 """Legible figures for the job notebooks and reports (no logic: data in, figure out).
 
-Every figure is drawn for the report's full width at 1280 px: :data:`WIDTH` inches at
-:data:`CSS_DPI` (1,060 CSS pixels), text at 10-12.5 pt (14-17 px, never under 11 px), money on
-a dollar axis (``$1.2M``), shares and returns on a percent axis, dates as short labels. It is
-stored as a 2× PNG (:data:`SCALE`: sharp on high-density screens) with the width to show it at
-in its metadata, as an 8-bit palette PNG of at most :data:`PALETTE_COLORS` colours
-(:func:`compact_png`) instead of matplotlib's 32-bit RGBA: about a third of the bytes with no
-visible difference. The archived notebook holds each figure once, and the reports link the same
-bytes as a PNG file (:mod:`.render`).
+Every figure is drawn for the report's full width at 1280 px: :data:`WIDTH` inches (1,060 CSS
+pixels at :data:`CSS_DPI`), text at 10-12.5 pt (13-17 px, never under 11 px), money on a dollar
+axis (``$1.2M``), shares and returns on a percent axis, dates as short labels. It is stored as
+an SVG (:func:`compact_svg`: text as text, sharp at any zoom; a daily job's chart of a few
+months takes 15-25 KB), or, when it draws thousands of points (a backtest's curves,
+``fig.allocator_png``), as an 8-bit palette PNG (:func:`compact_png`: 2× by default, about a
+third of matplotlib's RGBA bytes with no visible difference). The archived notebook holds each
+figure once, and the reports link the same bytes as a file (:mod:`.render`).
 
 The backtest's tearsheet figures are in :mod:`.performance_plots`; this module holds the
 setup, the axes and the daily jobs' figures. A figure function given nothing to draw returns
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 
 import matplotlib
 import matplotlib.dates as mdates
@@ -86,13 +87,48 @@ def compact_png(fig: Figure, colors: int | None = None) -> bytes | None:
     return out.getvalue()
 
 
+#: The SVG backend's settings: text stays text (the browser draws it, sharp at any size) and the
+#: ids are the same on every run.
+SVG_STYLE = {"svg.fonttype": "none", "svg.hashsalt": "allocator"}
+_FONTS = re.compile(r"font-family: [^;\"]*")
+_GEOMETRY = re.compile(r'\b(d|x|y|transform|points)="([^"]*)"')
+_DECIMALS = re.compile(r"(\d\.\d\d)\d+")
+
+
+def _rounded(match: re.Match) -> str:
+    """A geometry attribute on one line, its numbers cut to two decimals (text is untouched)."""
+    numbers = " ".join(_DECIMALS.sub(r"\1", match.group(2)).split())  # a path on one line
+    return f'{match.group(1)}="{numbers}"'
+
+
+def compact_svg(fig: Figure) -> str | None:
+    """``fig`` as a small SVG: text as text, coordinates to 1/100 of a point, no date, one short
+    font list; None for a figure without axes."""
+    if not fig.axes:
+        return None
+    out = io.StringIO()
+    with plt.rc_context(SVG_STYLE):
+        fig.savefig(out, format="svg", facecolor="white", metadata={"Date": None})
+    text = _GEOMETRY.sub(_rounded, out.getvalue())
+    return _FONTS.sub("font-family: 'DejaVu Sans', Arial, Helvetica, sans-serif", text)
+
+
+def wants_png(fig: Figure) -> bool:
+    """A figure of many points is stored as a PNG (``fig.allocator_png``), others as SVG."""
+    return hasattr(fig, "allocator_png")
+
+
 def _inline_png(fig: Figure) -> tuple[str, dict] | None:
-    data = compact_png(fig)
+    data = compact_png(fig) if wants_png(fig) else None
     if data is None:
         return None
     width, height = fig.get_size_inches() * fig.dpi
     size = {"width": round(width), "height": round(height)}
     return base64.b64encode(data).decode("ascii"), size
+
+
+def _inline_svg(fig: Figure) -> str | None:
+    return None if wants_png(fig) else compact_svg(fig)
 
 
 def use_compact_png() -> bool:
@@ -109,6 +145,7 @@ def use_compact_png() -> bool:
     for formatter in formatters.values():
         formatter.pop(Figure, None)
     formatters["image/png"].for_type(Figure, _inline_png)
+    formatters["image/svg+xml"].for_type(Figure, _inline_svg)
     return True
 
 
@@ -202,49 +239,6 @@ def regime_and_risk(
     bottom.set_ylim(0, 100)
     bottom.set_ylabel("risk (0..100)")
     date_axis(bottom)
-    return fig
-
-
-def _bar_labels(ax, bars, values, show) -> None:
-    for bar, value in zip(bars, values, strict=True):
-        ax.annotate(
-            show(value),
-            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-            ha="center",
-            va="bottom" if value >= 0 else "top",
-            fontsize=10,
-            xytext=(0, 3 if value >= 0 else -3),
-            textcoords="offset points",
-        )
-
-
-def allocations(dollars: dict[str, float], title: str = "Allocations"):
-    """Bars of dollars per symbol (negative for sells), each labelled; None when empty."""
-    if not dollars:
-        return None
-    fig, ax = figure(title, height=3.0)
-    symbols = list(dollars)
-    values = [dollars[s] for s in symbols]
-    colors = ["#1e7b34" if v >= 0 else "#c0392b" for v in values]
-    bars = ax.bar(symbols, values, color=colors, width=0.5)
-    _bar_labels(ax, bars, values, lambda v: decimal(v, 2).join(("$", "")))
-    ax.axhline(0, color="black", linewidth=0.6)
-    ax.margins(y=0.2)
-    dollar_axis(ax)
-    return fig
-
-
-def positions_value(frame: pd.DataFrame, title: str = "Positions at market value"):
-    """Bars of the market value of each position (columns: symbol, market_value); None when
-    nothing is held."""
-    if frame.empty:
-        return None
-    fig, ax = figure(title, height=3.0)
-    values = frame["market_value"].astype("float64").tolist()
-    bars = ax.bar(frame["symbol"], values, color="#1f4e99", width=0.5)
-    _bar_labels(ax, bars, values, compact_dollars)
-    ax.margins(y=0.2)
-    dollar_axis(ax)
     return fig
 
 

@@ -225,16 +225,6 @@ def positions_table(result) -> Table:
     return Table(columns, rows, empty="No positions.")
 
 
-def positions_for_plot(result) -> pd.DataFrame:
-    """``symbol`` and ``market_value`` of each position with a stored close."""
-    rows = [
-        (s, p.quantity * result.closes[s])
-        for s, p in sorted(result.book.positions.items())
-        if s in result.closes
-    ]
-    return pd.DataFrame(rows, columns=["symbol", "market_value"])
-
-
 # --- fetch --------------------------------------------------------------------------------------
 
 

@@ -376,7 +376,9 @@ def regime_figure(result: BacktestResult):
     if len(daily) > charts.WEEKLY_ABOVE or config is None:
         return None
     bullish, bearish = config.regime_bullish_threshold, config.regime_bearish_threshold
-    return plots.regime_and_risk(daily, bullish, bearish)
+    fig = plots.regime_and_risk(daily, bullish, bearish)
+    charts._scaled(fig, len(daily))
+    return fig
 
 
 def regime_by_year(result: BacktestResult) -> Table:
