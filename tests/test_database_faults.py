@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -189,6 +190,75 @@ def test_a_backfill_into_a_full_database_answers_one_line_and_keeps_whole_symbol
     engine.dispose()
     assert set(stored.values()) <= {6000}, stored  # a symbol is stored whole or not at all
     assert len(stored) < len(SYMBOLS)
+
+
+@pytest.fixture
+def full_postgres(tmp_path):
+    """A PostgreSQL database in a tablespace on a 24 MB tmpfs with 300 KB left (root, a local
+    server and a superuser: else skipped)."""
+    import pwd
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import _require_pg, pg_server_url
+
+    _require_pg()
+    server = make_url(pg_server_url())
+    if os.geteuid() != 0 or (server.host or "localhost") not in ("127.0.0.1", "localhost"):
+        pytest.skip("a tablespace on a tmpfs needs root and the server on this machine")
+    try:
+        owner = pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.skip("no postgres user to own the tablespace")
+    # Not under tmp_path: the server's user must reach it (pytest's folders are private).
+    mount = Path(tempfile.mkdtemp(prefix="allocator-pgdisk-", dir="/tmp"))
+    options = f"size=24m,mode=0700,uid={owner.pw_uid},gid={owner.pw_gid}"
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)]).returncode:
+        mount.rmdir()
+        pytest.skip("cannot mount a tmpfs here")
+    name = f"alloc_full_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(server.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            try:
+                conn.execute(sa.text(f"CREATE TABLESPACE {name} LOCATION '{mount}'"))
+            except sa.exc.DBAPIError as exc:
+                pytest.skip(f"cannot create a tablespace: {exc.orig}")
+            conn.execute(sa.text(f'CREATE DATABASE "{name}" TABLESPACE {name}'))
+        url = server.set(database=name).render_as_string(hide_password=False)
+        _migrate(url)
+        free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
+        (mount / "ballast").write_bytes(b"\0" * (free - 300 * 1024))
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+                ),
+                {"n": name},
+            )
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(sa.text(f"DROP TABLESPACE IF EXISTS {name}"))
+        admin.dispose()
+        if subprocess.run(["umount", str(mount)], capture_output=True).returncode:
+            subprocess.run(["umount", "-l", str(mount)], check=True)
+        mount.rmdir()
+
+
+def test_a_backfill_into_a_full_postgresql_database_answers_one_line(full_postgres, tmp_path):
+    folder = _csvs(tmp_path / "history", rows=6000)
+
+    done = _allocator(
+        {"DATABASE_URL": full_postgres},
+        *("backfill", "--source", "csv", "--csv-dir", str(folder), "--end", str(LAST)),
+        *("--start", "1990-01-02"),
+    )
+
+    line = _one_line(done, "cannot write to the database", "could not extend file")
+    assert "free space on its disk" in line and "stored nothing" in line
+    assert _counts(full_postgres)[0] in (0, 6000, 12000)  # whole symbols only
 
 
 def test_a_backfill_on_a_locked_database_answers_one_line(tmp_path, monkeypatch, capsys):
