@@ -163,14 +163,18 @@ def checkout_changes(notebook: Path) -> dict[str, Any] | None:
 
 
 def record_checkout(output: Path, changes: dict[str, Any]) -> bool:
-    """Write ``changes`` into the notebook file ``output``'s metadata; False when it cannot."""
+    """Write ``changes`` into the notebook file ``output``'s metadata; False when it cannot.
+
+    Whole or not at all. When it cannot (a full archive), the run's commit still says
+    ``-dirty``, and whatever stopped it is the run's own one-line error: nothing more is said.
+    """
     try:
         nb = json.loads(Path(output).read_text(encoding="utf-8"))
         nb.setdefault("metadata", {}).setdefault(METADATA_KEY, {})["checkout"] = changes
         text = json.dumps(nb, indent=1, sort_keys=True, separators=(",", ": "), ensure_ascii=False)
         write_atomic(output, text + "\n")  # whole or not at all: the archive is never truncated
     except (OSError, ValueError, AttributeError) as exc:
-        log.warning("cannot record the checkout's changes in %s: %s", output, exc)
+        log.debug("cannot record the checkout's changes in %s: %s", output, exc)
         return False
     return True
 
