@@ -13,7 +13,8 @@ temporary SQLite database and archive on the seeded synthetic market:
 * the CLI's answers that start no job: ``--help`` and three usage errors (unknown job, malformed
   date, unknown ``-p`` name) against a bare ``import pandas`` (target <= 0.5 s each), and
   ``allocator config show`` (target <= 1 s);
-* the bytes the trading day left in the archive and the reports.
+* the bytes the trading day left in the archive and the reports, and those of a 20-year
+  backtest (real history when ``ALLOCATOR_MARKET_CSV_DIR`` has it).
 
 Prints one table per group and a line for ``benchmarks/results.md``.
 """
@@ -141,25 +142,61 @@ def startup(env: dict[str, str], repeat: int) -> dict[str, float]:
     return figures
 
 
+def run_bytes(tmp: Path, job: str) -> dict[str, int] | None:
+    """The bytes of ``job``'s last run: the archive (notebook and sidecars), both reports and
+    their figure files (PNG or SVG)."""
+    notebooks = sorted((tmp / "runs").rglob(f"{job}_*.ipynb"))
+    if not notebooks:
+        return None
+    stem = notebooks[-1].stem
+    return {
+        "runs": sum(p.stat().st_size for p in (tmp / "runs").rglob(f"{stem}*") if p.is_file()),
+        "html": sum(p.stat().st_size for p in (tmp / "reports").rglob(f"{stem}.html")),
+        "md": sum(p.stat().st_size for p in (tmp / "reports").rglob(f"{stem}.md")),
+        "figures": sum(p.stat().st_size for p in (tmp / "reports").rglob(f"{stem}_files/*")),
+    }
+
+
+def _row(job: str, parts: dict[str, int]) -> str:
+    row = "  ".join(f"{k} {v:>8,d}" for k, v in parts.items())
+    return f"  {job:8s} {row}  total {sum(parts.values()):>9,d}"
+
+
 def day_bytes(tmp: Path) -> None:
     """Print the bytes of each job's last run: the archive (notebook and sidecars), the reports."""
-    print("== Bytes per run (the last run of each job)")
+    print("== Bytes per run (the last run of each job; budget: 250 KB for the trading day)")
     total = 0
     for job in JOBS:
-        notebooks = sorted((tmp / "runs").rglob(f"{job}_*.ipynb"))
-        if not notebooks:
+        parts = run_bytes(tmp, job)
+        if parts is None:
             continue
-        stem = notebooks[-1].stem
-        parts = {
-            "runs": sum(p.stat().st_size for p in (tmp / "runs").rglob(f"{stem}*") if p.is_file()),
-            "html": sum(p.stat().st_size for p in (tmp / "reports").rglob(f"{stem}.html")),
-            "md": sum(p.stat().st_size for p in (tmp / "reports").rglob(f"{stem}.md")),
-            "png": sum(p.stat().st_size for p in (tmp / "reports").rglob(f"{stem}*/*.png")),
-        }
         total += sum(parts.values())
-        row = "  ".join(f"{k} {v:>8,d}" for k, v in parts.items())
-        print(f"  {job:8s} {row}  total {sum(parts.values()):>9,d}")
+        print(_row(job, parts))
     print(f"  the trading day: {total:,d} bytes ({total / 1e6:.2f} MB)")
+
+
+def backtest_bytes(tmp: Path, env: dict[str, str]) -> None:
+    """Print the bytes of a 20-year backtest through ``allocator run`` (budget 600 KB): on the
+    real history of ``ALLOCATOR_MARKET_CSV_DIR`` when it holds SPY.csv, else on the synthetic
+    market's 2016-2026 (the output says which)."""
+    folder = os.environ.get("ALLOCATOR_MARKET_CSV_DIR")
+    if folder and (Path(folder) / "SPY.csv").is_file():
+        what, args = (
+            "2005-2024, real history",
+            ["-p", "start", "2005-01-03", "-p", "end", "2024-12-31"],
+        )
+        args += ["-p", "data_source", "csv", "-p", "csv_dir", folder]
+    else:
+        what, args = (
+            "2016-2026, synthetic market",
+            ["-p", "start", "2016-01-04", "-p", "end", SESSION],
+        )
+        args += ["-p", "data_source", "synthetic", "-p", "config_source", "default"]
+    child_cpu(allocator("run", "backtest", *args), env)
+    print(f"== Bytes of a long backtest ({what}; budget 600 KB for 20 years)")
+    parts = run_bytes(tmp, "backtest")
+    if parts is not None:
+        print(_row("backtest", parts))
 
 
 def results_line(ratios: dict[str, float], figures: dict[str, float]) -> str:
@@ -183,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios = job_overhead(env, args.repeat)
         figures = startup(env, args.repeat)
         day_bytes(tmp)
+        backtest_bytes(tmp, env)
     print("results.md line (name the change, add the backtest figure):")
     print(results_line(ratios, figures))
     return 0

@@ -274,6 +274,8 @@ def test_titles_name_the_period_and_figures_fill_the_width(archive):
         pages = [p.read_text() for p in reports_of(reports, job)]
         assert any("<h1" in t and f"{title}<" in t for t in pages), job
     backtest = [p for p in reports_of(reports, "backtest") if "2025-06-02" in p.read_text()][0]
+    # the full trade list: the web app's page of this run's trades
+    assert f'href="/runs/by-notebook/{backtest.stem}/trades"' in backtest.read_text()
     widths = [int(w) for w in re.findall(r'<img [^>]*width="?(\d+)', backtest.read_text())]
     assert len(widths) >= 4 and min(widths) >= 1000
     # the seed preset's sentence only for a config that deploys no idle cash

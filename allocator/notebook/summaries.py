@@ -170,7 +170,11 @@ def execute_summary(result, orders: dict | None = None) -> Cards:
         Card("positions", dollars(positions_value(result)), "at the latest closes"),
         Card("realised P&L", cents(result.realized_pnl), "all sells so far"),
     ]
-    sentences = [f"Signal #{result.signal_id}: {result.action}; orders {result.status}."]
+    day = date(result.trade_date)
+    sentences = [
+        f"Signal #{result.signal_id}: {result.action}; orders {result.status}. Every trade of the "
+        f"day is on the web app's trades page (/trades?start={day}&end={day}, allocator serve)."
+    ]
     if result.out_of_order:
         sentences.append("Executed OUT OF ORDER: a later date was already executed.")
     broker = getattr(result, "broker", "simulated")

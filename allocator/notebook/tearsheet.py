@@ -279,15 +279,27 @@ def recent_trades(
         ]
         for t in trades.itertuples()
     ]
-    where = (
-        f"The full list of {count(len(result.trades))} trades, paged and filterable: the web "
-        f"app's trades page ({trades_page} under allocator serve), and the run's "
-        "_trades.parquet file beside its archived notebook."
-    )
-    notes = [where, "— realised P&L: a buy realises none."]
+    notes = ["— realised P&L: a buy realises none."]
     columns = ["date", "symbol", "action", "shares", "price", "amount", "realised P&L"]
     title = f"The last {min(n, len(result.trades))} of {count(len(result.trades))} trades"
     return Table(columns, rows, align="lllrrrr", title=title, notes=notes, empty="No trades.")
+
+
+def trade_list(result: BacktestResult) -> Markdown:
+    """Where the full trade list is: the web app's page of this run's trades (paged, filtered by
+    symbol and date), and the Parquet file beside the archived notebook."""
+    from allocator.notebook.sidecar import sidecar_path
+
+    n = count(len(result.trades))
+    kept = sidecar_path("trades.parquet")
+    if kept is None:  # not a run (JupyterLab): the list is result.trades
+        return Markdown(f"The full list of {n} trades is `result.trades`.")
+    stem = kept.name.removesuffix("_trades.parquet")
+    return Markdown(
+        f"The full list of {n} trades, paged and filterable by symbol and date: "
+        f"[this run's trades](/runs/by-notebook/{stem}/trades) in the web app (`allocator "
+        f"serve`), and `{kept.name}` beside the archived notebook."
+    )
 
 
 def exposure_note(result: BacktestResult) -> Markdown:
