@@ -72,6 +72,17 @@ class ExecutionResult:
         return "LIVE" in self.broker
 
     @property
+    def broker_summary(self) -> str:
+        """One line on who fills the orders: the simulated broker, or what was sent to the real
+        one (``LIVE ACCOUNT:`` first on a live account)."""
+        if self.submission is None:
+            return "simulated broker: orders fill at the official open from the bars"
+        line = self.submission.summary_line()
+        if self.submission.rejected:
+            line += f" ({self.submission.rejection_text()})"
+        return f"LIVE ACCOUNT: {line}" if self.live else line
+
+    @property
     def cash(self) -> float:
         return self.book.cash
 

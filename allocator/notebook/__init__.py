@@ -14,6 +14,8 @@
 - :mod:`~allocator.notebook.tables` — tables, summary cards and sentences (HTML and Markdown);
 - :mod:`~allocator.notebook.outputs` — a notebook's set-up: no warning or log record in outputs;
 - :mod:`~allocator.notebook.summaries` — the daily jobs' answer first (signal, execute, fetch);
+- :mod:`~allocator.notebook.slippage_tables` — fills against the official open, and by month
+  (execute and fetch);
 - :mod:`~allocator.notebook.tearsheet` — a backtest as a tearsheet (backtest, study, walk-forward);
 - :mod:`~allocator.notebook.tuning_report` — the tune report and ``tuning_YYYY-MM.md``/``.html``;
 - :mod:`~allocator.notebook.review_report` — the review's counts, runs and failures;
