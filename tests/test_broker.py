@@ -455,3 +455,28 @@ def test_the_dashboard_shows_each_fill_against_the_open(book, database_url, fake
     assert body["fills"] and all(f["broker"] for f in body["fills"])
     assert all(f["slippage_bps"] == pytest.approx(3.0, abs=0.01) for f in body["fills"])
     assert 'id="slippage"' in page and ">3.00<" in page and ">broker<" in page
+
+
+def test_alpacas_times_and_the_order_list(fake_alpaca):
+    from allocator.shell.broker.alpaca import _time
+
+    assert _time("2026-12-07T09:30:00.123456789-05:00") == dt.datetime(
+        2026, 12, 7, 14, 30, 0, 123456, tzinfo=dt.UTC
+    )
+    assert _time("2026-12-07T14:30:00Z") == dt.datetime(2026, 12, 7, 14, 30, tzinfo=dt.UTC)
+    broker = broker_for(fake_alpaca)
+    fake_alpaca.set_time(DAY, 9)
+    from allocator.shell.broker.base import OrderRequest
+
+    placed = broker.submit(OrderRequest("ca-20240729-1-SPY", "SPY", "buy", notional=25.0))
+    assert (placed.status, placed.notional, placed.qty) == ("accepted", 25.0, None)
+    clock = broker.clock()
+    assert clock.trades_on(DAY) and not clock.session_over(DAY) and not clock.is_open
+    start = dt.datetime.combine(DAY, dt.time(0), tzinfo=dt.UTC)
+    (listed,) = broker.orders(start, start + dt.timedelta(days=1))
+    assert listed == broker.order(placed.id) == broker.order_by_client_id("ca-20240729-1-SPY")
+    broker.cancel(placed.id)
+    broker.cancel(placed.id)  # 422 not cancelable: ignored
+    assert broker.order(placed.id).status == "canceled"
+    fake_alpaca.close_market(DAY)
+    assert broker.clock().session_over(DAY)

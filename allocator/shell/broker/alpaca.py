@@ -56,7 +56,7 @@ def _time(value: str) -> dt.datetime:
     text = value.replace("Z", "+00:00")
     head, _, rest = text.partition(".")
     if rest:  # keep at most microseconds: fromisoformat refuses nanoseconds
-        digits = "".join(c for c in rest if c.isdigit())
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
         zone = rest[len(digits) :]
         text = f"{head}.{digits[:6]}{zone}"
     return dt.datetime.fromisoformat(text)
