@@ -3,7 +3,7 @@
 The fetch job (with its figure) runs with its archive on a small tmpfs: with 4 KB nothing fits,
 with 40 KB the notebook's first saves fit and the report does not, with 4 MB everything fits.
 Where mounting is not possible, ``ENOSPC`` is injected where a file system reports it, at the
-``fsync`` of a notebook save, a figure or the runs index. Whatever fills up:
+``fsync`` of a notebook save, a figure (PNG or SVG) or the runs index. Whatever fills up:
 
 - no truncated file, no empty file, no temporary file is left;
 - the run is ``failed`` with one line naming the file and the cause, or ``succeeded`` with every
@@ -170,12 +170,14 @@ def test_the_first_notebook_save_failing_leaves_no_notebook(fetch_env, tmp_path,
 def test_a_figure_that_cannot_be_written_fails_the_run_and_leaves_no_report(
     fetch_env, tmp_path, monkeypatch
 ):
-    failed = fail_fsync(monkeypatch, lambda name: ".png." in name)
+    figure = re.compile(r"\.(png|svg|jpg)\.\d+\.")  # a temporary file of a figure
+    failed = fail_fsync(monkeypatch, figure.search)
 
     result = _run(tmp_path)
 
     assert failed and result.status == "failed"
-    assert re.fullmatch(rf"cannot write {tmp_path}/reports/\S+\.png: {NO_SPACE}", result.error)
+    written = rf"cannot write {tmp_path}/reports/\S+\.(png|svg|jpg): {NO_SPACE}"
+    assert re.fullmatch(written, result.error), result.error
     assert not list((tmp_path / "reports").rglob("fetch_*"))  # no report, no figure folder
     (notebook,) = (tmp_path / "runs").rglob("fetch_*.ipynb")  # the whole notebook is kept
     assert f"notebook {notebook}" in result.summary_line()
