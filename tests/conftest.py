@@ -9,6 +9,7 @@ reachable server the PostgreSQL leg is skipped, unless ``ALLOCATOR_REQUIRE_POSTG
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import pytest
@@ -128,7 +129,7 @@ def create_database_url(backend: str, tmp_path) -> tuple[str, callable]:
     server = make_url(pg_server_url())
     admin = make_engine(server.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        _while_checkpoints_fail(conn, f'CREATE DATABASE "{name}"')
 
     def drop() -> None:
         with admin.connect() as conn:
@@ -138,7 +139,7 @@ def create_database_url(backend: str, tmp_path) -> tuple[str, callable]:
                 ),
                 {"n": name},
             )
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            _while_checkpoints_fail(conn, f'DROP DATABASE IF EXISTS "{name}"')
         admin.dispose()
 
     return server.set(database=name).render_as_string(hide_password=False), drop
@@ -159,3 +160,20 @@ def engine(database_url):
     upgrade(eng)
     yield eng
     eng.dispose()
+
+
+def _while_checkpoints_fail(conn, statement: str, attempts: int = 60) -> None:
+    """Run ``statement``, again while the server answers "checkpoint request failed".
+
+    A test that fills a tablespace's disk on purpose (tests/test_database_faults.py) makes every
+    checkpoint fail until its database is dropped, a few seconds at most; CREATE and DROP
+    DATABASE of the tests running beside it wait for that instead of failing.
+    """
+    for attempt in range(attempts):
+        try:
+            conn.execute(sa.text(statement))
+            return
+        except sa.exc.DBAPIError as exc:  # psycopg2 reports it as an internal error (XX000)
+            if "checkpoint request failed" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(1.0)
