@@ -85,7 +85,9 @@ def target_table(target: pd.DataFrame, title: str = "The target") -> Table:
     columns = ["condition", "value", "needs", "met"] + (
         ["role"] if "decides" in target.columns else []
     )
-    return Table(columns, rows, align="lrrl" + "l" * (len(columns) - 4), title=title)
+    empty = target["value"].isna().any()
+    notes = ["— : nothing to measure (no accepted change a year before the end)."] if empty else []
+    return Table(columns, rows, align="lrrl" + "l" * (len(columns) - 4), title=title, notes=notes)
 
 
 def runs_table(table: pd.DataFrame, title: str | None = None, notes=()) -> Table:
@@ -117,10 +119,9 @@ SWEEP_METRICS = (
     ("sharpe", "Sharpe", ratio),
     ("max_drawdown", "max drawdown", percent),
     ("exposure", "exposure", percent),
-    ("turnover", "turnover a year", lambda v: decimal(v, 2)),
-    ("spy_mix_sharpe", "SPY + cash Sharpe", ratio),
-    ("spy_mix_max_drawdown", "SPY + cash max drawdown", percent),
-    ("beats_spy_mix", "beats the mix", lambda v: "yes" if v else "no"),
+    ("spy_mix_sharpe", "mix Sharpe", ratio),
+    ("spy_mix_max_drawdown", "mix drawdown", percent),
+    ("beats_spy_mix", "beats mix", lambda v: "yes" if v else "no"),
 )
 
 
@@ -138,9 +139,9 @@ def sweep_rows(
     label = METRIC_FORMATS[metric][0] if metric in METRIC_FORMATS else metric
     heading = title or f"The best {len(best)} of {count(len(table))} configs by {label}"
     columns = [*params, *(h for _, h, _ in shown)]
-    return Table(
-        columns, rows, align="l" * len(params) + "r" * (len(shown) - 1) + "l", title=heading
-    )
+    notes = ["Mix: the SPY + cash mix at that config's own exposure (Sharpe, max drawdown)."]
+    align = "l" * len(params) + "r" * (len(shown) - 1) + "l"
+    return Table(columns, rows, align=align, title=heading, notes=notes)
 
 
 def sweep_summary(result) -> Cards:
@@ -188,7 +189,8 @@ def missed_conditions(target: pd.DataFrame) -> str:
     for r in missed.itertuples():
         show = _unit(r.condition)
         op, _, bound = str(r.bound).partition(" ")
-        parts.append(f"{r.condition} {show(r.value)} (needs {op} {show(float(bound))})")
+        value = show(r.value) if r.value == r.value else "— (no accepted change measured)"
+        parts.append(f"{r.condition} {value} (needs {op} {show(float(bound))})")
     return "; ".join(parts)
 
 
@@ -217,7 +219,9 @@ def walkforward_summary(study) -> Cards:
         Card(
             "mean J gain after",
             decimal(p["mean_gain_after"], 3, signed=True),
-            f"{percent(p['share_positive_after'], 0)} still positive",
+            f"{percent(p['share_positive_after'], 0)} still positive"
+            if p["measured"]
+            else "no change measured",
         ),
     ]
     return Cards(cards, [verdict], tone="good" if met else "bad", extra=[runs_table(table)])
@@ -275,9 +279,9 @@ def study_summary(in_sample, out_of_sample) -> Cards:
     cards = [
         Card("target", "met" if out_of_sample.target_met else "missed", "out of sample"),
         Card(
-            "chosen in sample",
-            config or "the base preset",
-            f"{count(in_sample.choice.eligible)} of {count(in_sample.choice.candidates)} eligible",
+            "eligible in sample",
+            count(in_sample.choice.eligible),
+            f"of {count(in_sample.choice.candidates)} configs",
         ),
         Card("Sharpe", ratio(chosen["sharpe"]), f"SPY + cash {ratio(mix.get('sharpe'))}"),
         Card(
@@ -288,9 +292,10 @@ def study_summary(in_sample, out_of_sample) -> Cards:
         Card("exposure", percent(chosen["exposure"])),
     ]
     tone = "good" if out_of_sample.target_met else "bad"
+    chosen_text = f"Chosen in sample: {config or 'the base preset'}."
     return Cards(
         cards,
-        [out_of_sample.verdict, in_sample.versus_mix],
+        [out_of_sample.verdict, chosen_text, in_sample.versus_mix],
         tone=tone,
         extra=[runs_table(table, "Out of sample")],
     )
