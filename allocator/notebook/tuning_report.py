@@ -57,10 +57,14 @@ def _value(value: object) -> str:
 
 def outcome_line(status: str, reason: str, changes: dict[str, list]) -> str:
     """``No change: <reason>`` or ``Changed: x 0.3 → 0.4 (<reason>)``, in one line."""
-    outcome = OUTCOMES.get(status, status)
+    outcome = _first_upper(OUTCOMES.get(status, status))
     if changes:
-        return f"{outcome.capitalize()}: {_changes_text(changes)}. {reason.capitalize()}."
-    return f"{outcome.capitalize()}: {reason}."
+        return f"{outcome}: {_changes_text(changes)}. {_first_upper(reason)}."
+    return f"{outcome}: {reason}."
+
+
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def tune_summary(result) -> Cards:
