@@ -377,7 +377,12 @@ def money_weighted_return(
     if value < 0:
         raise ValueError(f"final_value must not be negative, got {final_value!r}")
 
-    amounts = flows.to_numpy()
+    return _money_weighted(flows.to_numpy(), value, periods)
+
+
+def _money_weighted(amounts: np.ndarray, value: float, periods: float) -> float:
+    """:func:`money_weighted_return` on checked arrays (the bracket and bisection it documents);
+    the research kernel's sweep rows call it too."""
     total = float(amounts.sum())
     if total <= 0:
         return math.nan

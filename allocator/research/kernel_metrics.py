@@ -18,38 +18,13 @@ import numpy as np
 import pandas as pd
 
 from allocator.portfolio import metrics
-from allocator.portfolio.metrics import PERIODS_PER_YEAR, _cagr, _divide, _flow_adjusted
-
-
-def money_weighted_return(deposits: np.ndarray, final_value: float, periods: float) -> float:
-    """``metrics.money_weighted_return`` on checked arrays (same bracket, same bisection)."""
-    total = float(deposits.sum())
-    if total <= 0:
-        return math.nan
-    if final_value == 0:
-        return -1.0
-    years = (len(deposits) - np.arange(len(deposits))) / periods
-    paid = deposits > 0
-    log_amounts, years = np.log(deposits[paid]), years[paid]
-    log_value = math.log(final_value)
-
-    def excess(growth: float) -> float:
-        exponents = log_amounts + growth * years
-        top = exponents.max()
-        return float(top + np.log(np.exp(exponents - top).sum())) - log_value
-
-    gap = log_value - math.log(total)
-    low, high = sorted((gap / years.max(), gap / years.min()))
-    for _ in range(metrics._MAX_BISECTIONS):
-        middle = 0.5 * (low + high)
-        if not low < middle < high:
-            break
-        if excess(middle) < 0:
-            low = middle
-        else:
-            high = middle
-    with np.errstate(over="ignore"):
-        return float(np.expm1(0.5 * (low + high)))
+from allocator.portfolio.metrics import (
+    PERIODS_PER_YEAR,
+    _cagr,
+    _divide,
+    _flow_adjusted,
+    _money_weighted,
+)
 
 
 def _sortino(values: np.ndarray, periods: float) -> float:
@@ -92,7 +67,7 @@ def metrics_row(
     return {
         "twr": shared["twr"],
         "cagr": shared["cagr"],
-        "mwr": money_weighted_return(deposits, final, periods) if len(total) else math.nan,
+        "mwr": _money_weighted(deposits, final, periods) if len(total) else math.nan,
         "volatility": shared["volatility"],
         "sharpe": shared["sharpe"],
         "sortino": _sortino(values, periods),
